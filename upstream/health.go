@@ -1,0 +1,166 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fastjson"
+)
+
+// HealthConfig tunes active probing and passive ejection.
+type HealthConfig struct {
+	// ProbeInterval is how often each node is asked for its last block.
+	ProbeInterval time.Duration
+	// ProbeTimeout bounds one probe.
+	ProbeTimeout time.Duration
+	// EjectAfter consecutive failures (probes or live requests) eject a node.
+	EjectAfter int
+	// RecoverAfter consecutive good probes bring an ejected node back.
+	RecoverAfter int
+	// BackoffMin and BackoffMax bound how long an ejected node waits before it
+	// is probed again; each ejection in a row doubles the wait.
+	BackoffMin, BackoffMax time.Duration
+}
+
+func (c *HealthConfig) setDefaults() {
+	if c.ProbeInterval <= 0 {
+		c.ProbeInterval = 500 * time.Millisecond
+	}
+	if c.ProbeTimeout <= 0 {
+		c.ProbeTimeout = time.Second
+	}
+	if c.EjectAfter <= 0 {
+		c.EjectAfter = 3
+	}
+	if c.RecoverAfter <= 0 {
+		c.RecoverAfter = 2
+	}
+	if c.BackoffMin <= 0 {
+		c.BackoffMin = time.Second
+	}
+	if c.BackoffMax < c.BackoffMin {
+		c.BackoffMax = 30 * time.Second
+		if c.BackoffMax < c.BackoffMin {
+			c.BackoffMax = c.BackoffMin
+		}
+	}
+}
+
+var probeBody = []byte(`{"jsonrpc":"2.0","id":1,"method":"icx_getLastBlock"}`)
+
+// errProbeAnswer marks an answer that was not a usable last block.
+var errProbeAnswer = errors.New("probe: unusable icx_getLastBlock answer")
+
+// probe asks the node for its last block and returns the height.
+func probe(ctx context.Context, n *Node, path string, timeout time.Duration) (int64, time.Duration, error) {
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(n.url + path)
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.Header.SetContentType("application/json")
+	req.SetBodyRaw(probeBody)
+	deadline := time.Now().Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	start := time.Now()
+	err := n.client.DoDeadline(req, resp, deadline)
+	took := time.Since(start)
+	if err != nil {
+		return 0, took, err
+	}
+	if resp.StatusCode() != fasthttp.StatusOK {
+		return 0, took, fmt.Errorf("%w: HTTP %d", errProbeAnswer, resp.StatusCode())
+	}
+	v, err := fastjson.ParseBytes(resp.Body())
+	if err != nil {
+		return 0, took, fmt.Errorf("%w: %v", errProbeAnswer, err)
+	}
+	hv := v.Get("result", "height")
+	if hv == nil || hv.Type() != fastjson.TypeNumber {
+		return 0, took, fmt.Errorf("%w: no result.height", errProbeAnswer)
+	}
+	h, err := hv.Int64()
+	if err != nil || h < 0 {
+		return 0, took, fmt.Errorf("%w: bad height", errProbeAnswer)
+	}
+	return h, took, nil
+}
+
+// probeDue says whether an ejected node has waited out its backoff.
+func (n *Node) probeDue(now time.Time) bool {
+	if n.State() != StateEjected {
+		return true
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return !now.Before(n.ejectedUntil)
+}
+
+// markSuccess records a good probe or request. It returns true when the node
+// became healthy because of it.
+func (n *Node) markSuccess(fromProbe bool, hc *HealthConfig) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.consecFails = 0
+	n.errRate -= ewmaWeight * n.errRate
+	if fromProbe {
+		n.lastProbe = time.Now()
+	}
+	switch n.State() {
+	case StateStarting:
+		if fromProbe {
+			n.state.Store(int32(StateHealthy))
+			return true
+		}
+	case StateEjected:
+		if !fromProbe {
+			return false
+		}
+		n.goodProbes++
+		if n.goodProbes >= hc.RecoverAfter {
+			n.goodProbes = 0
+			n.state.Store(int32(StateHealthy))
+			return true
+		}
+	}
+	return false
+}
+
+// markFailure records a failed probe or request. It returns true when the
+// node was ejected because of it.
+func (n *Node) markFailure(err error, hc *HealthConfig, now time.Time) bool {
+	n.failures.Add(1)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.consecFails++
+	n.goodProbes = 0
+	n.errRate += ewmaWeight * (1 - n.errRate)
+	if err != nil {
+		n.lastError = err.Error()
+	}
+	switch n.State() {
+	case StateHealthy, StateStarting:
+		if n.consecFails < hc.EjectAfter {
+			return false
+		}
+		// A node that stayed healthy for a while starts its backoff afresh.
+		if n.backoff == 0 || now.Sub(n.ejectedUntil) > 2*hc.BackoffMax {
+			n.backoff = hc.BackoffMin
+		} else {
+			n.backoff = min(2*n.backoff, hc.BackoffMax)
+		}
+		n.ejectedUntil = now.Add(n.backoff)
+		n.state.Store(int32(StateEjected))
+		return true
+	case StateEjected:
+		n.backoff = min(2*n.backoff, hc.BackoffMax)
+		n.ejectedUntil = now.Add(n.backoff)
+	}
+	return false
+}

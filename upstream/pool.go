@@ -1,0 +1,378 @@
+// Package upstream keeps the set of ICON nodes behind the edge: where they are
+// (sources), how they are doing (health), and which one serves a request
+// (selection). Every node is probed with icx_getLastBlock on an interval and
+// measured on live traffic; the chain tip is the highest height among healthy
+// nodes, and a node is in sync when tip − height ≤ MaxLag.
+package upstream
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Config describes the pool.
+type Config struct {
+	// Upstreams are --upstream values: http://host:port or dns+http://name:port.
+	Upstreams []string
+	// ProbePath is the JSON-RPC path probes use, e.g. /api/v3 or /api/v3/icon_dex.
+	ProbePath string
+	// MaxLag is how many blocks behind the tip a node may be and still serve
+	// latest-state reads.
+	MaxLag int64
+	// ResolveInterval is how often DNS sources are re-resolved.
+	ResolveInterval time.Duration
+	// MaxConnsPerNode bounds the keep-alive pool to each node.
+	MaxConnsPerNode int
+	// MaxIdleConnDuration closes idle keep-alive connections after this long.
+	MaxIdleConnDuration time.Duration
+	// MaxResponseBodySize bounds what a node may answer.
+	MaxResponseBodySize int
+	Health              HealthConfig
+	// Resolver overrides DNS resolution (tests).
+	Resolver Resolver
+}
+
+func (c *Config) setDefaults() {
+	if c.ProbePath == "" {
+		c.ProbePath = "/api/v3"
+	}
+	if c.MaxLag <= 0 {
+		c.MaxLag = 2
+	}
+	if c.ResolveInterval <= 0 {
+		c.ResolveInterval = 10 * time.Second
+	}
+	if c.MaxConnsPerNode <= 0 {
+		c.MaxConnsPerNode = 512
+	}
+	if c.MaxIdleConnDuration <= 0 {
+		c.MaxIdleConnDuration = 30 * time.Second
+	}
+	if c.MaxResponseBodySize <= 0 {
+		c.MaxResponseBodySize = 64 << 20
+	}
+	c.Health.setDefaults()
+}
+
+// Need is what a request requires of the node that serves it.
+type Need struct {
+	// Latest: the request reads the latest state, so only in-sync nodes qualify.
+	Latest bool
+	// MinHeight: the request is pinned to this height; only nodes at or above
+	// it qualify. Zero means not pinned.
+	MinHeight int64
+}
+
+// Pool is the live set of nodes.
+type Pool struct {
+	cfg Config
+	log *slog.Logger
+
+	nodes atomic.Pointer[[]*Node] // every node that may take traffic or is draining
+	tip   atomic.Int64
+
+	mu      sync.Mutex // membership changes
+	sources []Source
+	lastOK  map[int][]string // each source's last good answer, kept when it fails
+	byURL   map[string]*Node
+	probes  map[*Node]context.CancelFunc
+	onEvent func(n *Node, event string)
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New builds a pool; Start begins probing and resolving.
+func New(cfg Config, log *slog.Logger) (*Pool, error) {
+	cfg.setDefaults()
+	if log == nil {
+		log = slog.Default()
+	}
+	if len(cfg.Upstreams) == 0 {
+		return nil, errors.New("upstreams: at least one upstream is required")
+	}
+	sources, err := parseSources(cfg.Upstreams, cfg.Resolver)
+	if err != nil {
+		return nil, err
+	}
+	p := &Pool{cfg: cfg, log: log, sources: sources, lastOK: map[int][]string{},
+		byURL: map[string]*Node{}, probes: map[*Node]context.CancelFunc{}}
+	empty := []*Node{}
+	p.nodes.Store(&empty)
+	p.tip.Store(-1)
+	return p, nil
+}
+
+func parseSources(raw []string, r Resolver) ([]Source, error) {
+	out := make([]Source, 0, len(raw))
+	for _, u := range raw {
+		s, err := ParseSource(strings.TrimSpace(u), r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// Start resolves the sources once (so the first probes go out at once) and
+// keeps resolving and probing until ctx ends or Close.
+func (p *Pool) Start(ctx context.Context) {
+	p.ctx, p.cancel = context.WithCancel(ctx)
+	p.resolve()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		t := time.NewTicker(p.cfg.ResolveInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.ctx.Done():
+				return
+			case <-t.C:
+				p.resolve()
+			}
+		}
+	}()
+}
+
+// Close stops probing and closes idle connections.
+func (p *Pool) Close() {
+	if p.cancel != nil {
+		p.cancel()
+	}
+	p.wg.Wait()
+	for _, n := range *p.nodes.Load() {
+		n.client.CloseIdleConnections()
+	}
+}
+
+// SetUpstreams replaces the configured upstreams (config reload). Nodes that
+// stay keep their state; new ones join after passing a probe; vanished ones drain.
+func (p *Pool) SetUpstreams(raw []string) error {
+	sources, err := parseSources(raw, p.cfg.Resolver)
+	if err != nil {
+		return err
+	}
+	if len(sources) == 0 {
+		return errors.New("upstreams: at least one upstream is required")
+	}
+	p.mu.Lock()
+	p.sources = sources
+	p.lastOK = map[int][]string{}
+	p.mu.Unlock()
+	p.resolve()
+	return nil
+}
+
+// resolve asks every source for its nodes and reconciles membership.
+func (p *Pool) resolve() {
+	p.mu.Lock()
+	sources := slices.Clone(p.sources)
+	p.mu.Unlock()
+
+	want := map[string]bool{}
+	for i, s := range sources {
+		ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
+		urls, err := s.Nodes(ctx)
+		cancel()
+		p.mu.Lock()
+		if err != nil {
+			// A failed lookup must not drain a healthy fleet: keep what the
+			// source listed last time.
+			p.log.Warn("upstream source failed; keeping its previous nodes", "source", s.String(), "err", err)
+			urls = p.lastOK[i]
+		} else {
+			p.lastOK[i] = urls
+		}
+		p.mu.Unlock()
+		for _, u := range urls {
+			want[u] = true
+		}
+	}
+	p.reconcile(want)
+}
+
+func (p *Pool) reconcile(want map[string]bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ctx == nil || p.ctx.Err() != nil {
+		return
+	}
+	for u := range want {
+		n, ok := p.byURL[u]
+		if ok && n.State() != StateDraining {
+			continue
+		}
+		if ok { // came back while draining: keep its connections and history
+			n.state.Store(int32(StateStarting))
+			p.log.Info("upstream node listed again", "upstream", u)
+			continue
+		}
+		n = newNode(u, p.newClient(u))
+		p.byURL[u] = n
+		p.log.Info("upstream node added", "upstream", u)
+		p.startProbe(n)
+	}
+	for u, n := range p.byURL {
+		if !want[u] && n.State() != StateDraining {
+			n.state.Store(int32(StateDraining))
+			p.log.Info("upstream node draining", "upstream", u, "inflight", n.InFlight())
+		}
+	}
+	p.publishLocked()
+}
+
+func (p *Pool) newClient(base string) *fasthttp.HostClient {
+	addr := strings.TrimPrefix(strings.TrimPrefix(base, "http://"), "https://")
+	isTLS := strings.HasPrefix(base, "https://")
+	hc := &fasthttp.HostClient{
+		Addr:                          addr,
+		IsTLS:                         isTLS,
+		MaxConns:                      p.cfg.MaxConnsPerNode,
+		MaxIdleConnDuration:           p.cfg.MaxIdleConnDuration,
+		MaxResponseBodySize:           p.cfg.MaxResponseBodySize,
+		ReadBufferSize:                16 << 10,
+		DisableHeaderNamesNormalizing: true,
+		NoDefaultUserAgentHeader:      true,
+		// The edge decides itself what may be retried: a write must never be
+		// sent twice behind its back.
+		RetryIfErr: func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+	}
+	if isTLS {
+		hc.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	return hc
+}
+
+// publishLocked rebuilds the node list readers see and drops drained nodes.
+func (p *Pool) publishLocked() {
+	list := make([]*Node, 0, len(p.byURL))
+	for u, n := range p.byURL {
+		if n.State() == StateDraining && n.InFlight() == 0 {
+			delete(p.byURL, u)
+			if cancel := p.probes[n]; cancel != nil {
+				cancel()
+				delete(p.probes, n)
+			}
+			n.client.CloseIdleConnections()
+			p.log.Info("upstream node removed", "upstream", u)
+			continue
+		}
+		list = append(list, n)
+	}
+	slices.SortFunc(list, func(a, b *Node) int { return strings.Compare(a.url, b.url) })
+	p.nodes.Store(&list)
+	p.updateTip()
+}
+
+func (p *Pool) startProbe(n *Node) {
+	ctx, cancel := context.WithCancel(p.ctx)
+	p.probes[n] = cancel
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.probeLoop(ctx, n)
+	}()
+}
+
+func (p *Pool) probeLoop(ctx context.Context, n *Node) {
+	t := time.NewTicker(p.cfg.Health.ProbeInterval)
+	defer t.Stop()
+	for {
+		if n.probeDue(time.Now()) {
+			p.probeOnce(ctx, n)
+		}
+		if n.State() == StateDraining {
+			p.mu.Lock()
+			p.publishLocked()
+			p.mu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (p *Pool) probeOnce(ctx context.Context, n *Node) {
+	h, took, err := probe(ctx, n, p.cfg.ProbePath, p.cfg.Health.ProbeTimeout)
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		if n.markFailure(err, &p.cfg.Health, time.Now()) {
+			p.log.Warn("upstream node ejected", "upstream", n.url, "err", err, "retry_in", n.backoffNow())
+			p.event(n, "ejected")
+		}
+		p.updateTip()
+		return
+	}
+	n.observeLatency(took)
+	n.observeHeight(h)
+	if n.markSuccess(true, &p.cfg.Health) {
+		p.log.Info("upstream node healthy", "upstream", n.url, "height", h)
+		p.event(n, "healthy")
+	}
+	p.updateTip()
+}
+
+func (n *Node) backoffNow() time.Duration {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.backoff
+}
+
+func (p *Pool) event(n *Node, what string) {
+	if p.onEvent != nil {
+		p.onEvent(n, what)
+	}
+}
+
+// updateTip recomputes the tip from healthy nodes. When the nodes that were
+// ahead die, the survivors define the chain this region can serve; answering
+// from them beats answering nothing, and /readyz still tells the balancer.
+func (p *Pool) updateTip() {
+	tip := int64(-1)
+	for _, n := range *p.nodes.Load() {
+		if n.State() == StateHealthy {
+			tip = max(tip, n.Height())
+		}
+	}
+	p.tip.Store(tip)
+}
+
+// Tip is the highest height among healthy nodes, -1 when none is known.
+func (p *Pool) Tip() int64 { return p.tip.Load() }
+
+// MaxLag is the configured in-sync tolerance.
+func (p *Pool) MaxLag() int64 { return p.cfg.MaxLag }
+
+// Nodes is the current node list (read-only; do not modify).
+func (p *Pool) Nodes() []*Node { return *p.nodes.Load() }
+
+// InSync reports whether n may serve latest-state reads.
+func (p *Pool) InSync(n *Node) bool {
+	return n.State() == StateHealthy && n.Height() >= 0 && p.Tip()-n.Height() <= p.cfg.MaxLag
+}
+
+// Ready reports whether at least one node is in sync.
+func (p *Pool) Ready() bool {
+	for _, n := range *p.nodes.Load() {
+		if p.InSync(n) {
+			return true
+		}
+	}
+	return false
+}
