@@ -17,6 +17,9 @@ import (
 // several chains or endpoints should put a distinguishing prefix (channel,
 // API path) into dst first: the same request to another chain is another
 // answer.
+//
+// fastjson unescapes lazily, in place: like any read of a fastjson value,
+// this must not run concurrently with other reads of the same params.
 func AppendKey(dst []byte, method string, params *fastjson.Value) []byte {
 	dst = appendQuoted(dst, method)
 	if params == nil {
@@ -75,12 +78,14 @@ func appendCanonical(dst []byte, v *fastjson.Value) []byte {
 // backslash: enough to make the encoding unambiguous.
 func appendQuoted[T ~string | ~[]byte](dst []byte, s T) []byte {
 	dst = append(dst, '"')
+	start := 0
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '"' || c == '\\' {
-			dst = append(dst, '\\')
+		if c := s[i]; c == '"' || c == '\\' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', c)
+			start = i + 1
 		}
-		dst = append(dst, c)
 	}
+	dst = append(dst, s[start:]...)
 	return append(dst, '"')
 }
