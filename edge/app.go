@@ -1,0 +1,165 @@
+package edge
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/icon-edge/icon-edge/proxy"
+	"github.com/icon-edge/icon-edge/upstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/valyala/fasthttp"
+)
+
+// Edge is one running icon-edge: listener, request path and node pool.
+type Edge struct {
+	cfg      Config
+	log      *slog.Logger
+	pool     *upstream.Pool
+	proxy    *proxy.Server
+	server   *fasthttp.Server
+	ln       net.Listener
+	registry *prometheus.Registry
+	served   chan error
+	cancel   context.CancelFunc
+}
+
+// NewLogger builds the process logger: JSON in production, text on a terminal.
+func NewLogger(format, level string, w io.Writer) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// Start validates cfg, starts probing the nodes and begins serving.
+func Start(cfg Config, log *slog.Logger) (*Edge, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = NewLogger(cfg.LogFormat, cfg.LogLevel, os.Stderr)
+	}
+	pool, err := upstream.New(cfg.poolConfig(), log)
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		upstream.NewCollector(pool))
+	ps := proxy.New(proxy.Config{
+		Region: cfg.Region, MaxBodyBytes: cfg.Limits.MaxBodyBytes, MaxBatch: cfg.Limits.MaxBatch,
+		NodeBatchLimit: cfg.Limits.NodeBatchLimit, RequestTimeout: cfg.Limits.RequestTimeout,
+		AttemptTimeout: cfg.Limits.AttemptTimeout, MaxRetries: retriesSetting(cfg.Limits.MaxRetries),
+		DefaultWaitTimeout: cfg.Limits.DefaultWaitTimeout, MaxWaitTimeout: cfg.Limits.MaxWaitTimeout,
+		DebugAPI: cfg.DebugAPI, DisabledMethods: cfg.DisabledMethods,
+	}, pool, reg, reg, log)
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pool.Start(ctx)
+	e := &Edge{cfg: cfg, log: log, pool: pool, proxy: ps, ln: ln, registry: reg, served: make(chan error, 1), cancel: cancel}
+	e.server = &fasthttp.Server{
+		Handler:               ps.Handler,
+		ErrorHandler:          ps.ErrorHandler,
+		Name:                  "icon-edge",
+		NoDefaultServerHeader: true,
+		MaxRequestBodySize:    cfg.Limits.MaxBodyBytes,
+		IdleTimeout:           cfg.Limits.IdleTimeout,
+		ReadTimeout:           cfg.Limits.IdleTimeout,
+		MaxConnsPerIP:         cfg.Limits.MaxConnsPerIP,
+		ReduceMemoryUsage:     false,
+		CloseOnShutdown:       true,
+		Logger:                slogPrintf{log},
+	}
+	go func() { e.served <- e.server.Serve(ln) }()
+	log.Info("icon-edge serving", "listen", ln.Addr().String(), "upstreams", cfg.Upstreams, "region", cfg.Region, "version", proxy.Version)
+	return e, nil
+}
+
+// retriesSetting maps "0 retries" in the file to the proxy's "no retries"
+// (the proxy reads 0 as "use the default").
+func retriesSetting(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
+// Addr is where the edge listens (useful with port 0).
+func (e *Edge) Addr() string { return e.ln.Addr().String() }
+
+// URL is the edge's base URL, e.g. http://127.0.0.1:9080.
+func (e *Edge) URL() string { return "http://" + e.Addr() }
+
+// Pool exposes the node pool (status page, tests).
+func (e *Edge) Pool() *upstream.Pool { return e.pool }
+
+// Registry is the edge's metrics registry, for other components to join.
+func (e *Edge) Registry() *prometheus.Registry { return e.registry }
+
+// Reload applies a new configuration without dropping requests. Only what
+// can change safely at run time changes (upstreams now); the rest needs a
+// restart and is reported.
+func (e *Edge) Reload(next Config) error {
+	if err := next.Validate(); err != nil {
+		return err
+	}
+	if err := e.pool.SetUpstreams(next.Upstreams); err != nil {
+		return err
+	}
+	if next.Listen != e.cfg.Listen || next.Limits != e.cfg.Limits || next.Health != e.cfg.Health {
+		e.log.Warn("config reloaded; listen, limits and health settings take effect after a restart")
+	}
+	e.cfg.Upstreams = next.Upstreams
+	e.log.Info("config reloaded", "upstreams", next.Upstreams)
+	return nil
+}
+
+// Shutdown drains: /readyz fails for the drain delay so balancers move away,
+// then the listener closes and open requests finish within ctx.
+func (e *Edge) Shutdown(ctx context.Context, drainDelay time.Duration) error {
+	e.proxy.SetDraining(true)
+	if drainDelay > 0 {
+		e.log.Info("draining: /readyz now fails", "delay", drainDelay)
+		select {
+		case <-time.After(drainDelay):
+		case <-ctx.Done():
+		}
+	}
+	err := e.server.ShutdownWithContext(ctx)
+	e.cancel()
+	e.pool.Close()
+	<-e.served
+	return err
+}
+
+// Close stops at once (tests).
+func (e *Edge) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return e.Shutdown(ctx, 0)
+}
+
+type slogPrintf struct{ log *slog.Logger }
+
+func (l slogPrintf) Printf(format string, args ...any) { l.log.Warn(fmt.Sprintf(format, args...)) }

@@ -1,0 +1,196 @@
+// Package edge wires the icon-edge process: configuration (YAML file, flags,
+// ICON_EDGE_* environment), the upstream pool, the request path, metrics,
+// reload on SIGHUP and graceful drain.
+package edge
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/icon-edge/icon-edge/upstream"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole edge configuration. YAML keys are the documented names.
+type Config struct {
+	Listen          string   `yaml:"listen"`
+	Region          string   `yaml:"region"`
+	LogFormat       string   `yaml:"log_format"` // auto | json | text
+	LogLevel        string   `yaml:"log_level"`  // debug | info | warn | error
+	Upstreams       []string `yaml:"upstreams"`
+	Channel         string   `yaml:"channel"` // probes use /api/v3/{channel} when set
+	DebugAPI        bool     `yaml:"debug_api"`
+	DisabledMethods []string `yaml:"disabled_methods"`
+	Health          Health   `yaml:"health"`
+	Limits          Limits   `yaml:"limits"`
+	Shutdown        Shutdown `yaml:"shutdown"`
+}
+
+// Health configures probing and in-sync tracking.
+type Health struct {
+	ProbeInterval   time.Duration `yaml:"probe_interval"`
+	ProbeTimeout    time.Duration `yaml:"probe_timeout"`
+	MaxLag          int64         `yaml:"max_lag"`
+	EjectAfter      int           `yaml:"eject_after"`
+	RecoverAfter    int           `yaml:"recover_after"`
+	BackoffMin      time.Duration `yaml:"backoff_min"`
+	BackoffMax      time.Duration `yaml:"backoff_max"`
+	ResolveInterval time.Duration `yaml:"resolve_interval"`
+}
+
+// Limits bounds requests and the work done for them.
+type Limits struct {
+	MaxBodyBytes       int           `yaml:"max_body_bytes"`
+	MaxBatch           int           `yaml:"max_batch"`
+	NodeBatchLimit     int           `yaml:"node_batch_limit"`
+	RequestTimeout     time.Duration `yaml:"request_timeout"`
+	AttemptTimeout     time.Duration `yaml:"attempt_timeout"`
+	MaxRetries         int           `yaml:"max_retries"`
+	DefaultWaitTimeout time.Duration `yaml:"default_wait_timeout"`
+	MaxWaitTimeout     time.Duration `yaml:"max_wait_timeout"`
+	MaxConnsPerNode    int           `yaml:"max_conns_per_node"`
+	IdleTimeout        time.Duration `yaml:"idle_timeout"`
+	MaxConnsPerIP      int           `yaml:"max_conns_per_ip"`
+}
+
+// Shutdown tunes graceful drain on SIGTERM.
+type Shutdown struct {
+	// DrainDelay: /readyz fails this long before the listener closes, so
+	// balancers stop sending first.
+	DrainDelay time.Duration `yaml:"drain_delay"`
+	// Timeout bounds waiting for open requests.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Defaults returns the configuration used when nothing is set.
+func Defaults() Config {
+	return Config{
+		Listen:    "127.0.0.1:9080",
+		LogFormat: "auto",
+		LogLevel:  "info",
+		Health: Health{ProbeInterval: 500 * time.Millisecond, ProbeTimeout: time.Second, MaxLag: 2,
+			EjectAfter: 3, RecoverAfter: 2, BackoffMin: time.Second, BackoffMax: 30 * time.Second,
+			ResolveInterval: 10 * time.Second},
+		Limits: Limits{MaxBodyBytes: 1 << 20, MaxBatch: 100, NodeBatchLimit: 10, RequestTimeout: 10 * time.Second,
+			AttemptTimeout: 3 * time.Second, MaxRetries: 2, DefaultWaitTimeout: 10 * time.Second,
+			MaxWaitTimeout: 60 * time.Second, MaxConnsPerNode: 512, IdleTimeout: 90 * time.Second},
+		Shutdown: Shutdown{DrainDelay: 5 * time.Second, Timeout: 30 * time.Second},
+	}
+}
+
+// LoadFile reads YAML over the defaults. Unknown keys are errors: a typo must
+// not silently fall back to a default.
+func LoadFile(path string, into *Config) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(into); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	return nil
+}
+
+
+// ApplyEnv overrides settings from ICON_EDGE_* variables, the place for
+// secrets and per-host values that should not live in a shared file.
+func ApplyEnv(c *Config, getenv func(string) string) {
+	if v := getenv("ICON_EDGE_LISTEN"); v != "" {
+		c.Listen = v
+	}
+	if v := getenv("ICON_EDGE_REGION"); v != "" {
+		c.Region = v
+	}
+	if v := getenv("ICON_EDGE_UPSTREAMS"); v != "" {
+		c.Upstreams = strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })
+	}
+}
+
+// Validate checks every field and names the first bad one.
+func (c *Config) Validate() error {
+	bad := func(field, why string, v any) error { return fmt.Errorf("config: %s: %s (got %v)", field, why, v) }
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return bad("listen", "want host:port", c.Listen)
+	}
+	switch c.LogFormat {
+	case "auto", "json", "text":
+	default:
+		return bad("log_format", "want auto, json or text", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("log_level", "want debug, info, warn or error", c.LogLevel)
+	}
+	if len(c.Upstreams) == 0 {
+		return errors.New("config: upstreams: at least one upstream is required (--upstream http://host:port)")
+	}
+	for i, u := range c.Upstreams {
+		if _, err := upstream.ParseSource(u, nil); err != nil {
+			return fmt.Errorf("config: upstreams[%d]: %v", i, err)
+		}
+	}
+	if strings.ContainsAny(c.Channel, "/ ") {
+		return bad("channel", "a channel name has no slashes or spaces", c.Channel)
+	}
+	h := c.Health
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"health.probe_interval", h.ProbeInterval}, {"health.probe_timeout", h.ProbeTimeout},
+		{"health.backoff_min", h.BackoffMin}, {"health.backoff_max", h.BackoffMax},
+		{"health.resolve_interval", h.ResolveInterval}, {"limits.request_timeout", c.Limits.RequestTimeout},
+		{"limits.attempt_timeout", c.Limits.AttemptTimeout}, {"limits.default_wait_timeout", c.Limits.DefaultWaitTimeout},
+		{"limits.max_wait_timeout", c.Limits.MaxWaitTimeout}, {"limits.idle_timeout", c.Limits.IdleTimeout},
+		{"shutdown.timeout", c.Shutdown.Timeout}} {
+		if d.v <= 0 {
+			return bad(d.name, "must be a positive duration like 500ms or 10s", d.v)
+		}
+	}
+	if c.Shutdown.DrainDelay < 0 {
+		return bad("shutdown.drain_delay", "must not be negative", c.Shutdown.DrainDelay)
+	}
+	if h.BackoffMax < h.BackoffMin {
+		return bad("health.backoff_max", "must be at least health.backoff_min", h.BackoffMax)
+	}
+	for _, n := range []struct {
+		name string
+		v    int64
+	}{{"health.max_lag", h.MaxLag}, {"health.eject_after", int64(h.EjectAfter)}, {"health.recover_after", int64(h.RecoverAfter)},
+		{"limits.max_body_bytes", int64(c.Limits.MaxBodyBytes)}, {"limits.max_batch", int64(c.Limits.MaxBatch)},
+		{"limits.node_batch_limit", int64(c.Limits.NodeBatchLimit)}, {"limits.max_conns_per_node", int64(c.Limits.MaxConnsPerNode)}} {
+		if n.v <= 0 {
+			return bad(n.name, "must be positive", n.v)
+		}
+	}
+	if c.Limits.MaxRetries < 0 || c.Limits.MaxRetries > 3 {
+		return bad("limits.max_retries", "must be between 0 and 3", c.Limits.MaxRetries)
+	}
+	if c.Limits.MaxConnsPerIP < 0 {
+		return bad("limits.max_conns_per_ip", "must not be negative (0 = unlimited)", c.Limits.MaxConnsPerIP)
+	}
+	return nil
+}
+
+// poolConfig maps the file's settings onto the upstream pool.
+func (c *Config) poolConfig() upstream.Config {
+	probePath := "/api/v3"
+	if c.Channel != "" {
+		probePath += "/" + c.Channel
+	}
+	return upstream.Config{
+		Upstreams: c.Upstreams, ProbePath: probePath, MaxLag: c.Health.MaxLag,
+		ResolveInterval: c.Health.ResolveInterval, MaxConnsPerNode: c.Limits.MaxConnsPerNode,
+		Health: upstream.HealthConfig{ProbeInterval: c.Health.ProbeInterval, ProbeTimeout: c.Health.ProbeTimeout,
+			EjectAfter: c.Health.EjectAfter, RecoverAfter: c.Health.RecoverAfter,
+			BackoffMin: c.Health.BackoffMin, BackoffMax: c.Health.BackoffMax},
+	}
+}

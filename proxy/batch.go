@@ -1,0 +1,197 @@
+package proxy
+
+import (
+	"sync"
+	"time"
+
+	"github.com/icon-edge/icon-edge/icon"
+	"github.com/icon-edge/icon-edge/upstream"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fastjson"
+)
+
+// serveBatch answers a batch as a batch with every id matched. Invalid items
+// are answered at the edge; reads go to nodes in chunks of the nodes' batch
+// limit, each chunk routed on its own; writes go one by one so a read retry
+// can never resend one. Chunks run in parallel and answers are put back in the
+// client's order.
+func (s *Server) serveBatch(ctx *fasthttp.RequestCtx, v *fastjson.Value, debugAPI bool, start time.Time) {
+	items, _ := v.Array()
+	switch {
+	case len(items) == 0:
+		s.rpcError(ctx, fasthttp.StatusBadRequest, nil, icon.ErrInvalidRequest)
+		return
+	case len(items) > s.cfg.MaxBatch:
+		s.rpcError(ctx, fasthttp.StatusServiceUnavailable, nil, icon.ErrTooManyRequests)
+		return
+	}
+	calls := make([]call, len(items))
+	var reads, writes []*call
+	for i, it := range items {
+		c := &calls[i]
+		s.parseCall(it, debugAPI, c)
+		switch {
+		case c.err != nil:
+			c.answer = icon.AppendResponseError(nil, c.id, c.err)
+			c.code = c.err.Code
+		case c.method.kind == routeWrite:
+			writes = append(writes, c)
+		case !c.notify:
+			reads = append(reads, c)
+		}
+	}
+
+	deadline := start.Add(s.cfg.RequestTimeout)
+	for _, c := range writes {
+		deadline = later(deadline, s.deadline(ctx, c.method, start))
+	}
+	// Bodies are built here, before any goroutine starts: fastjson values are
+	// not safe to read concurrently.
+	type job struct {
+		calls []*call
+		body  []byte
+	}
+	var jobs []job
+	for off := 0; off < len(reads); off += s.cfg.NodeBatchLimit {
+		chunk := reads[off:min(off+s.cfg.NodeBatchLimit, len(reads))]
+		body := []byte{'['}
+		for i, c := range chunk {
+			if i > 0 {
+				body = append(body, ',')
+			}
+			body = c.obj.MarshalTo(body)
+		}
+		jobs = append(jobs, job{calls: chunk, body: append(body, ']')})
+	}
+	writeBodies := make([][]byte, len(writes))
+	for i, c := range writes {
+		writeBodies[i] = c.obj.MarshalTo(nil)
+	}
+
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		wg.Go(func() { s.sendChunk(ctx, j.calls, j.body, deadline) })
+	}
+	for i, c := range writes {
+		wg.Go(func() { s.sendBatchWrite(ctx, c, writeBodies[i], deadline) })
+	}
+	wg.Wait()
+
+	out := make([]byte, 0, 256*len(calls))
+	out = append(out, '[')
+	answered := 0
+	for i := range calls {
+		c := &calls[i]
+		if c.answer == nil {
+			continue // a notification: nobody waits for it
+		}
+		if answered > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, c.answer...)
+		answered++
+		s.metrics.invalidOrMethod(c.method).observe(c.code, time.Since(start))
+	}
+	if answered == 0 {
+		ctx.SetStatusCode(fasthttp.StatusOK)
+		s.metrics.httpStatus(fasthttp.StatusOK)
+		return
+	}
+	if len(ctx.Request.Header.Peek("Origin")) > 0 {
+		ctx.Response.Header.Set("Access-Control-Allow-Origin", "*")
+	}
+	s.writeJSON(ctx, fasthttp.StatusOK, append(out, ']'))
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// sendChunk forwards up to NodeBatchLimit reads as one node batch, to a node
+// that meets the strictest need among them.
+func (s *Server) sendChunk(ctx *fasthttp.RequestCtx, chunk []*call, body []byte, deadline time.Time) {
+	need := upstream.Need{}
+	for _, c := range chunk {
+		need.Latest = need.Latest || c.need.Latest
+		need.MinHeight = max(need.MinHeight, c.need.MinHeight)
+	}
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	s.upstreamRequest(ctx, req, body)
+	// sendRead needs a call for routing and for its failure answer; the
+	// chunk's own answers are split out below.
+	lead := call{method: chunk[0].method, need: need}
+	lead.method = &methodInfo{name: "batch", kind: routeLatest, m: chunk[0].method.m}
+	s.sendRead(&lead, req, resp, deadline)
+	s.splitChunkAnswer(chunk, resp, lead.upstream, lead.retries)
+}
+
+// splitChunkAnswer hands each call of a chunk its answer from the node's
+// batch answer: by position when the node answered every item (goloop keeps
+// order), by id otherwise. A node error for the whole batch (e.g. its own
+// batch limit) becomes each item's answer.
+func (s *Server) splitChunkAnswer(chunk []*call, resp *fasthttp.Response, node string, retries int) {
+	var p fastjson.Parser
+	v, err := p.ParseBytes(resp.Body())
+	var answers []*fastjson.Value
+	if err == nil && v.Type() == fastjson.TypeArray {
+		answers, _ = v.Array()
+	}
+	for i, c := range chunk {
+		c.upstream, c.retries = node, retries
+		var a *fastjson.Value
+		if len(answers) == len(chunk) && sameID(answers[i], c.id) {
+			a = answers[i]
+		} else {
+			for _, cand := range answers {
+				if sameID(cand, c.id) {
+					a = cand
+					break
+				}
+			}
+		}
+		switch {
+		case a != nil:
+			c.answer = a.MarshalTo(nil)
+			c.code = a.GetInt("error", "code")
+		case err == nil && v.Type() == fastjson.TypeObject && v.Get("error") != nil:
+			e := &icon.Error{Code: v.GetInt("error", "code"), Message: string(v.GetStringBytes("error", "message"))}
+			if d := v.Get("error", "data"); d != nil {
+				e.Data = d.MarshalTo(nil)
+			}
+			c.answer, c.code = icon.AppendResponseError(nil, c.id, e), e.Code
+		default:
+			c.answer, c.code = icon.AppendResponseError(nil, c.id, errUpstreamBad), errUpstreamBad.Code
+		}
+	}
+}
+
+func sameID(answer *fastjson.Value, id []byte) bool {
+	got := answer.Get("id")
+	return got != nil && string(got.MarshalTo(nil)) == string(id)
+}
+
+// sendBatchWrite sends one write of a batch on its own.
+func (s *Server) sendBatchWrite(ctx *fasthttp.RequestCtx, c *call, body []byte, deadline time.Time) {
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	s.upstreamRequest(ctx, req, body)
+	s.sendWrite(c, req, resp, deadline)
+	if c.notify {
+		return
+	}
+	var p fastjson.Parser
+	if v, err := p.ParseBytes(resp.Body()); err == nil && v.Type() == fastjson.TypeObject {
+		c.answer = v.MarshalTo(nil)
+		c.code = v.GetInt("error", "code")
+		return
+	}
+	c.answer, c.code = icon.AppendResponseError(nil, c.id, errUpstreamBad), errUpstreamBad.Code
+}

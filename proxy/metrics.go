@@ -1,0 +1,124 @@
+package proxy
+
+import (
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Version is stamped at build time (-ldflags "-X .../proxy.Version=...").
+var Version = "dev"
+
+// durationBuckets span cache hits (tens of µs) to wait methods (tens of s).
+var durationBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
+
+type metrics struct {
+	requests  *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	http      *prometheus.CounterVec
+	retries   *prometheus.CounterVec
+	settled   *prometheus.CounterVec
+	byMethod  map[string]*methodMetrics
+	invalid   *methodMetrics
+	httpCache [600]atomic.Pointer[prometheus.Counter]
+}
+
+// methodMetrics holds one method's metric children, resolved once so the
+// request path never builds label strings.
+type methodMetrics struct {
+	name   string
+	ok     prometheus.Counter
+	dur    prometheus.Observer
+	parent *metrics
+	errs   sync.Map // int code → prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer, methods map[string]*methodInfo) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "icon_edge_requests_total",
+			Help: "JSON-RPC calls answered (batch items each) by method and JSON-RPC code (0 = success).",
+		}, []string{"method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "icon_edge_request_duration_seconds",
+			Help:    "Time from receiving a JSON-RPC call to answering it, by method.",
+			Buckets: durationBuckets,
+		}, []string{"method"}),
+		http: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "icon_edge_http_responses_total",
+			Help: "HTTP responses by status code.",
+		}, []string{"status"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "icon_edge_retries_total",
+			Help: "Attempts repeated on another node, by reason.",
+		}, []string{"reason"}),
+		settled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "icon_edge_uncertain_writes_total",
+			Help: "Writes whose node failed after the request may have arrived, by what the edge then learned (arrived|unknown).",
+		}, []string{"result"}),
+		byMethod: map[string]*methodMetrics{},
+	}
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "icon_edge_build_info",
+		Help:        "Build of the running edge (always 1).",
+		ConstLabels: prometheus.Labels{"version": Version, "goversion": runtime.Version()},
+	})
+	build.Set(1)
+	reg.MustRegister(m.requests, m.duration, m.http, m.retries, m.settled, build)
+	for name, mi := range methods {
+		mm := m.forMethod(name)
+		mi.m = mm
+		m.byMethod[name] = mm
+	}
+	m.invalid = m.forMethod("invalid")
+	return m
+}
+
+func (m *metrics) forMethod(name string) *methodMetrics {
+	return &methodMetrics{name: name, ok: m.requests.WithLabelValues(name, "0"),
+		dur: m.duration.WithLabelValues(name), parent: m}
+}
+
+// observe books one answered call.
+func (mm *methodMetrics) observe(code int, took time.Duration) {
+	mm.dur.Observe(took.Seconds())
+	if code == 0 {
+		mm.ok.Inc()
+		return
+	}
+	c, ok := mm.errs.Load(code)
+	if !ok {
+		c, _ = mm.errs.LoadOrStore(code, mm.parent.requests.WithLabelValues(mm.name, strconv.Itoa(code)))
+	}
+	c.(prometheus.Counter).Inc()
+}
+
+func (m *metrics) httpStatus(status int) {
+	if status < 0 || status >= len(m.httpCache) {
+		m.http.WithLabelValues(strconv.Itoa(status)).Inc()
+		return
+	}
+	p := m.httpCache[status].Load()
+	if p == nil {
+		c := m.http.WithLabelValues(strconv.Itoa(status))
+		m.httpCache[status].CompareAndSwap(nil, &c)
+		p = m.httpCache[status].Load()
+	}
+	(*p).Inc()
+}
+
+func (m *metrics) retry(reason string) { m.retries.WithLabelValues(reason).Inc() }
+
+// invalidOrMethod picks the metric children for a call, or for "invalid".
+func (m *metrics) invalidOrMethod(mi *methodInfo) *methodMetrics {
+	if mi == nil {
+		return m.invalid
+	}
+	return mi.m
+}
+
+func (m *metrics) writeSettled(result string) { m.settled.WithLabelValues(result).Inc() }

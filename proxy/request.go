@@ -1,0 +1,123 @@
+package proxy
+
+import (
+	"github.com/icon-edge/icon-edge/icon"
+	"github.com/icon-edge/icon-edge/upstream"
+	"github.com/valyala/fastjson"
+)
+
+// call is one JSON-RPC request object after validation. Byte slices point into
+// the parser's or the request's memory and live as long as the request.
+type call struct {
+	obj    *fastjson.Value
+	id     []byte // raw JSON id; nil when absent
+	notify bool   // no id, or id null: the client wants no answer
+	method *methodInfo
+	params *fastjson.Value
+	need   upstream.Need
+	err    *icon.Error // set when the call is answered at the edge
+
+	// Filled while serving.
+	answer   []byte // the complete response object for batch assembly
+	code     int    // JSON-RPC error code of the answer, 0 on success
+	upstream string
+	retries  int
+}
+
+// parseCall validates one request object the way goloop does, in goloop's
+// order, so an invalid request gets the same error text a node would give.
+func (s *Server) parseCall(v *fastjson.Value, debugAPI bool, c *call) {
+	*c = call{obj: v}
+	obj, err := v.Object()
+	if err != nil {
+		c.err = icon.ErrNotObject
+		return
+	}
+	var version, method, id *fastjson.Value
+	var unknown []byte
+	obj.Visit(func(k []byte, fv *fastjson.Value) {
+		switch string(k) {
+		case "jsonrpc":
+			version = fv
+		case "method":
+			method = fv
+		case "params":
+			c.params = fv
+		case "id":
+			id = fv
+		default:
+			if unknown == nil {
+				unknown = k
+			}
+		}
+	})
+	if id != nil && id.Type() != fastjson.TypeNull {
+		c.id = id.MarshalTo(nil)
+	} else {
+		c.notify = true
+	}
+	if unknown != nil {
+		c.err = icon.UnknownFieldError(string(unknown))
+		return
+	}
+	switch {
+	case version == nil:
+		c.err = icon.ErrNoVersion
+		return
+	case version.Type() != fastjson.TypeString || string(version.GetStringBytes()) != "2.0":
+		c.err = icon.ErrBadVersion
+		return
+	case method == nil:
+		c.err = icon.ErrNoMethod
+		return
+	case method.Type() != fastjson.TypeString:
+		c.err = icon.NewError(icon.CodeInvalidRequest, "InvalidRequest: fail to unmarshal, 'method' must be string type")
+		return
+	}
+	if id != nil {
+		switch id.Type() {
+		case fastjson.TypeString, fastjson.TypeNumber, fastjson.TypeNull:
+		default:
+			c.err = icon.ErrBadID
+			return
+		}
+	}
+	mi := s.methods[string(method.GetStringBytes())]
+	if mi == nil || mi.debug != debugAPI || s.disabled[mi.name] {
+		c.err = icon.ErrMethodNotFound
+		return
+	}
+	c.method = mi
+	if c.params != nil && c.params.Type() == fastjson.TypeNull {
+		c.params = nil
+	}
+	if c.params != nil && c.params.Type() != fastjson.TypeObject {
+		c.err = icon.ErrParamsNotObject
+		return
+	}
+	c.need = needOf(mi, c.params)
+}
+
+// needOf reads the height a call is pinned to. A height a node would reject
+// routes like a latest read; the node then answers with goloop's own error.
+func needOf(mi *methodInfo, params *fastjson.Value) upstream.Need {
+	switch mi.kind {
+	case routeHeightParam, routeHeightRequired:
+		if params != nil {
+			if hv := params.Get("height"); hv != nil && hv.Type() == fastjson.TypeString {
+				if h, ok := icon.ParseHexInt(string(hv.GetStringBytes())); ok && h >= 0 {
+					return upstream.Need{MinHeight: h}
+				}
+			}
+		}
+	}
+	return upstream.Need{Latest: true}
+}
+
+// methodLabel is the metrics label for a call: its method, or why it has none.
+func (c *call) methodLabel() string {
+	if c.method != nil {
+		return c.method.name
+	}
+	return "invalid"
+}

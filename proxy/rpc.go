@@ -1,0 +1,208 @@
+package proxy
+
+import (
+	"bytes"
+	"strconv"
+	"time"
+
+	"github.com/icon-edge/icon-edge/icon"
+	"github.com/icon-edge/icon-edge/upstream"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fastjson"
+)
+
+// Errors the edge itself answers when no node can. HTTP statuses say the same
+// to load balancers: 503 nothing to send to, 502 nodes failed, 504 too slow.
+var (
+	errNoUpstream  = icon.NewError(icon.CodeServerError, "ServerError: no upstream node available")
+	errUpstreamBad = icon.NewError(icon.CodeServerError, "ServerError: upstream node failed")
+	errUpstreamTO  = icon.NewError(icon.CodeServerError, "ServerError: upstream node timed out")
+)
+
+// serveRPC handles one POST: a single call or a batch.
+func (s *Server) serveRPC(ctx *fasthttp.RequestCtx, debugAPI bool) {
+	start := time.Now()
+	body := ctx.PostBody()
+	if len(bytes.TrimSpace(body)) == 0 {
+		s.rpcError(ctx, fasthttp.StatusBadRequest, nil, icon.ErrEmptyBody)
+		return
+	}
+	p := s.parsers.Get()
+	defer s.parsers.Put(p)
+	v, err := p.ParseBytes(body)
+	if err != nil {
+		s.rpcError(ctx, fasthttp.StatusBadRequest, nil, icon.ErrParse)
+		return
+	}
+	if v.Type() == fastjson.TypeArray {
+		s.serveBatch(ctx, v, debugAPI, start)
+		return
+	}
+	var c call
+	s.parseCall(v, debugAPI, &c)
+	if c.err != nil {
+		s.metrics.invalidOrMethod(c.method).observe(c.err.Code, time.Since(start))
+		s.writeJSON(ctx, fasthttp.StatusBadRequest, icon.AppendResponseError(nil, c.id, c.err))
+		return
+	}
+	if c.notify && c.method.kind != routeWrite {
+		// goloop does not execute a read nobody waits for.
+		ctx.SetStatusCode(fasthttp.StatusOK)
+		s.metrics.httpStatus(fasthttp.StatusOK)
+		return
+	}
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	s.upstreamRequest(ctx, req, body)
+	resp := &ctx.Response
+	deadline := s.deadline(ctx, c.method, start)
+	if c.method.kind == routeWrite {
+		s.sendWrite(&c, req, resp, deadline)
+	} else {
+		s.sendRead(&c, req, resp, deadline)
+	}
+	// The node's answer goes to the client as it came; only hop-by-hop state is ours.
+	resp.Header.ResetConnectionClose()
+	if len(ctx.Request.Header.Peek("Origin")) > 0 {
+		resp.Header.Set("Access-Control-Allow-Origin", "*")
+	}
+	c.code = answerCode(resp)
+	s.metrics.invalidOrMethod(c.method).observe(c.code, time.Since(start))
+	s.metrics.httpStatus(resp.StatusCode())
+}
+
+// upstreamRequest prepares the request to a node: same path (so the channel
+// passes through), same body, and the Icon-Options that steer wait methods.
+func (s *Server) upstreamRequest(ctx *fasthttp.RequestCtx, req *fasthttp.Request, body []byte) {
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.SetRequestURIBytes(ctx.Path())
+	req.Header.SetContentType("application/json")
+	if opt := ctx.Request.Header.Peek("Icon-Options"); len(opt) > 0 {
+		req.Header.SetBytesV("Icon-Options", opt)
+	}
+	req.SetBodyRaw(body)
+}
+
+// deadline is when a call must be answered. Wait methods may run as long as
+// the client asked the node to wait (Icon-Options timeout), plus a margin for
+// the node to answer its own timeout before the edge gives up.
+func (s *Server) deadline(ctx *fasthttp.RequestCtx, mi *methodInfo, start time.Time) time.Time {
+	if !mi.wait {
+		return start.Add(s.cfg.RequestTimeout)
+	}
+	wait := s.cfg.DefaultWaitTimeout
+	if ms, ok := iconOptionTimeout(ctx.Request.Header.Peek("Icon-Options")); ok {
+		wait = time.Duration(ms) * time.Millisecond
+	}
+	wait = min(wait, s.cfg.MaxWaitTimeout)
+	return start.Add(wait + 2*time.Second)
+}
+
+// iconOptionTimeout reads "timeout=<ms>" from an Icon-Options header
+// ("timeout=5000", "debug=true,timeout=100").
+func iconOptionTimeout(h []byte) (int64, bool) {
+	for len(h) > 0 {
+		var part []byte
+		part, h, _ = bytes.Cut(h, []byte{','})
+		k, v, ok := bytes.Cut(bytes.TrimSpace(part), []byte{'='})
+		if ok && string(bytes.TrimSpace(k)) == "timeout" {
+			ms, err := strconv.ParseInt(string(bytes.TrimSpace(v)), 10, 64)
+			return ms, err == nil && ms >= 0
+		}
+	}
+	return 0, false
+}
+
+// sendRead sends a read to a node that meets its need, retrying on another
+// node after a transport failure, a 5xx, or a -31004 from a node that may
+// simply not have the block yet. resp always ends up holding an answer.
+func (s *Server) sendRead(c *call, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) {
+	var triedBuf [4]*upstream.Node
+	tried := triedBuf[:0]
+	var saved *fasthttp.Response // a not-found answer, kept in case no other node knows better
+	defer func() {
+		if saved != nil {
+			fasthttp.ReleaseResponse(saved)
+		}
+	}()
+	last := upstream.OutcomeOK
+	for attempt := 0; ; attempt++ {
+		n := s.pool.Pick(c.need, tried)
+		if n == nil {
+			break
+		}
+		tried = append(tried, n)
+		c.upstream = n.URL()
+		outcome, _ := s.pool.Do(n, req, resp, earlier(deadline, time.Now().Add(s.cfg.AttemptTimeout)))
+		last = outcome
+		more := attempt < s.cfg.MaxRetries && time.Now().Before(deadline)
+		if outcome == upstream.OutcomeOK {
+			if !(c.method.retryNotFound && more && answerCode(resp) == icon.CodeNotFound) {
+				return
+			}
+			if saved == nil {
+				saved = fasthttp.AcquireResponse()
+			}
+			resp.CopyTo(saved)
+			s.metrics.retry("not_found")
+			c.retries++
+			continue
+		}
+		if !more {
+			break
+		}
+		s.metrics.retry(outcome.String())
+		c.retries++
+	}
+	switch {
+	case saved != nil:
+		saved.CopyTo(resp)
+	case last == upstream.OutcomeHTTP5xx:
+		// The node's own 5xx answer is already in resp.
+	default:
+		edgeFailure(resp, c.id, last, len(tried) == 0)
+	}
+}
+
+// edgeFailure writes the edge's answer when no node could give one.
+func edgeFailure(resp *fasthttp.Response, id []byte, last upstream.Outcome, noNode bool) {
+	status, e := fasthttp.StatusBadGateway, errUpstreamBad
+	switch {
+	case noNode:
+		status, e = fasthttp.StatusServiceUnavailable, errNoUpstream
+	case last == upstream.OutcomeTimeout:
+		status, e = fasthttp.StatusGatewayTimeout, errUpstreamTO
+	}
+	setJSON(resp, status, icon.AppendResponseError(nil, id, e))
+}
+
+func setJSON(resp *fasthttp.Response, status int, body []byte) {
+	resp.Reset()
+	resp.SetStatusCode(status)
+	resp.Header.SetContentType(ctJSON)
+	resp.Header.Set("Vary", "Origin")
+	resp.SetBody(append(body, '\n'))
+}
+
+// answerCode is the JSON-RPC error code of a single answer, 0 for a result.
+// goloop answers every error with 400, so only those bodies are parsed.
+func answerCode(resp *fasthttp.Response) int {
+	switch st := resp.StatusCode(); {
+	case st == fasthttp.StatusOK:
+		return 0
+	case st != fasthttp.StatusBadRequest && st < 500:
+		return 0
+	}
+	code := fastjson.GetInt(resp.Body(), "error", "code")
+	if code == 0 && resp.StatusCode() >= 500 {
+		return icon.CodeServerError
+	}
+	return code
+}
+
+func earlier(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
