@@ -88,6 +88,8 @@ func (o Outcome) Sent() bool { return o != OutcomeDial }
 // Do sends req to n before deadline and books the result into the node's
 // health: latency on success, a failure (which may eject it) otherwise.
 func (p *Pool) Do(n *Node, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) (Outcome, error) {
+	// The same request may go to several nodes in turn; each gets its own Host.
+	req.SetHost(n.client.Addr)
 	n.inflight.Add(1)
 	n.requests.Add(1)
 	start := time.Now()
