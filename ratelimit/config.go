@@ -1,0 +1,184 @@
+// Package ratelimit decides, before any upstream work, whether the edge
+// serves a client's request: per-client token buckets weighted by method
+// cost (separate ones for writes), API-key tiers with method allowlists,
+// CIDR allow/deny lists, client IPs taken from proxy headers only when the
+// peer is a trusted proxy, and a bounded wait in front of each upstream node.
+//
+// Decisions are immediate: a client over its limit is refused with a
+// Retry-After hint, never queued. State is bounded: at most MaxClients
+// buckets are tracked, least recently seen dropped first.
+package ratelimit
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// Config configures a Limiter. Zero values take the defaults below.
+type Config struct {
+	// Enabled turns per-client rate limits on. Allow/Deny, API keys and
+	// method allowlists apply either way: they are access control.
+	Enabled bool `yaml:"enabled"`
+
+	// Limits for clients without an API key ("anonymous" tier), per IP
+	// (IPv6: per IPv6PrefixLen prefix).
+	RequestsPerSecond      float64  `yaml:"requests_per_second"`       // default 50
+	Burst                  int      `yaml:"burst"`                     // default 100
+	WriteRequestsPerSecond float64  `yaml:"write_requests_per_second"` // default 5
+	WriteBurst             int      `yaml:"write_burst"`               // default 10
+	AllowedMethods         []string `yaml:"allowed_methods"`           // default DefaultAllowedMethods
+
+	// MethodCost is how many tokens a read takes (default 1 for methods not
+	// listed). nil takes DefaultMethodCost. A write takes one write token.
+	MethodCost map[string]int `yaml:"method_cost"`
+
+	// TrustedProxies are CIDRs whose ProxyHeaders are believed (for example
+	// Cloudflare's published ranges). Empty: the socket peer is the client.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// ProxyHeaders are read in order from a trusted peer; default
+	// CF-Connecting-IP then X-Forwarded-For.
+	ProxyHeaders []string `yaml:"proxy_headers"`
+
+	// Deny refuses these CIDRs. Allow exempts CIDRs from rate limits and
+	// from Deny (an exception carved out of a denied range); method
+	// allowlists still apply.
+	Allow []string `yaml:"allow"`
+	Deny  []string `yaml:"deny"`
+
+	// MaxClients bounds the tracked buckets (default 100000).
+	MaxClients int `yaml:"max_clients"`
+	// IPv6PrefixLen groups IPv6 clients by prefix, since one host usually
+	// owns a whole /64 (default 64; 128 = per address).
+	IPv6PrefixLen int `yaml:"ipv6_prefix_len"`
+
+	// APIKeyHeader names the header carrying an API key (default
+	// "X-API-Key"); the caller reads it, or a key from the path.
+	APIKeyHeader string          `yaml:"api_key_header"`
+	Keys         []APIKey        `yaml:"keys"`
+	Tiers        map[string]Tier `yaml:"tiers"`
+}
+
+// APIKey maps a secret key to a tier. ID names the key in logs and
+// decisions; the key itself is never reported.
+type APIKey struct {
+	ID   string `yaml:"id"`
+	Key  string `yaml:"key"`
+	Tier string `yaml:"tier"`
+}
+
+// Tier is the budget and method allowlist shared by the keys that name it.
+// Each key has its own buckets (not per IP).
+type Tier struct {
+	RequestsPerSecond      float64  `yaml:"requests_per_second"`
+	Burst                  int      `yaml:"burst"`
+	WriteRequestsPerSecond float64  `yaml:"write_requests_per_second"`
+	WriteBurst             int      `yaml:"write_burst"`
+	Unlimited              bool     `yaml:"unlimited"`       // no rate limits at all
+	AllowedMethods         []string `yaml:"allowed_methods"` // default DefaultAllowedMethods
+}
+
+// AnonymousTier is the tier of clients without an API key.
+const AnonymousTier = "anonymous"
+
+// unknownKeyTier labels rejections of keys that are not configured.
+const unknownKeyTier = "unknown_key"
+
+// DefaultAllowedMethods keeps the debug API for tiers that list it.
+var DefaultAllowedMethods = []string{"icx_*", "btp_*"}
+
+// DefaultMethodCost weighs reads by what they cost a goloop node: on two
+// cores a node answers ~17k icx_getLastBlock/s but ~6k icx_call/s, and a
+// trace or a step estimate executes a transaction.
+func DefaultMethodCost() map[string]int {
+	return map[string]int{
+		"icx_call":                   5,
+		"icx_getScoreApi":            2,
+		"icx_getBlockByHeight":       2,
+		"icx_getBlockByHash":         2,
+		"icx_getLastBlock":           1,
+		"icx_sendTransactionAndWait": 5,
+		"icx_waitTransactionResult":  5,
+		"debug_getTrace":             10,
+		"debug_estimateStep":         10,
+	}
+}
+
+// DefaultProxyHeaders are read from trusted peers, in this order.
+var DefaultProxyHeaders = []string{"CF-Connecting-IP", "X-Forwarded-For"}
+
+func (c *Config) applyDefaults() {
+	if c.RequestsPerSecond == 0 {
+		c.RequestsPerSecond = 50
+	}
+	if c.Burst == 0 {
+		c.Burst = 100
+	}
+	if c.WriteRequestsPerSecond == 0 {
+		c.WriteRequestsPerSecond = 5
+	}
+	if c.WriteBurst == 0 {
+		c.WriteBurst = 10
+	}
+	if c.AllowedMethods == nil {
+		c.AllowedMethods = DefaultAllowedMethods
+	}
+	if c.MethodCost == nil {
+		c.MethodCost = DefaultMethodCost()
+	}
+	if c.ProxyHeaders == nil {
+		c.ProxyHeaders = DefaultProxyHeaders
+	}
+	if c.MaxClients == 0 {
+		c.MaxClients = 100_000
+	}
+	if c.IPv6PrefixLen == 0 {
+		c.IPv6PrefixLen = 64
+	}
+	if c.APIKeyHeader == "" {
+		c.APIKeyHeader = "X-API-Key"
+	}
+}
+
+func parsePrefixes(field string, list []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(list))
+	for i, s := range list {
+		s = strings.TrimSpace(s)
+		var p netip.Prefix
+		var err error
+		if strings.Contains(s, "/") {
+			p, err = netip.ParsePrefix(s)
+		} else {
+			var a netip.Addr
+			a, err = netip.ParseAddr(s)
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if err != nil {
+			return nil, fmt.Errorf("ratelimit: %s[%d] %q is not a CIDR or an IP: %v", field, i, s, err)
+		}
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+func validateMethods(field string, globs []string) error {
+	for i, g := range globs {
+		if g == "" || strings.Contains(strings.TrimSuffix(g, "*"), "*") {
+			return fmt.Errorf("ratelimit: %s[%d] %q: a method pattern is a name, optionally ending in '*'", field, i, g)
+		}
+	}
+	return nil
+}
+
+func validateRate(field string, rps float64, burst int) error {
+	if !(rps > 0) {
+		return fmt.Errorf("ratelimit: %s.RequestsPerSecond must be > 0, got %v", field, rps)
+	}
+	if burst < 1 {
+		return fmt.Errorf("ratelimit: %s.Burst must be >= 1, got %d", field, burst)
+	}
+	return nil
+}

@@ -1,0 +1,495 @@
+package ratelimit
+
+import (
+	"fmt"
+	"hash/maphash"
+	"math"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+)
+
+// Rejection reasons, also the "reason" label of
+// icon_edge_ratelimit_rejections_total.
+const (
+	ReasonRate   = "rate"   // over the client's budget: HTTP 429 + Retry-After
+	ReasonDenied = "denied" // address on the deny list: HTTP 403
+	ReasonMethod = "method" // method not allowed for the tier: HTTP 403
+	ReasonKey    = "key"    // API key not configured: HTTP 401
+)
+
+var reasons = [...]string{ReasonRate, ReasonDenied, ReasonMethod, ReasonKey}
+
+// Indexes into reasons.
+const (
+	rRate = iota
+	rDenied
+	rMethod
+	rKey
+)
+
+// Decision is the answer to Admit. RetryAfter is set for ReasonRate.
+type Decision struct {
+	OK         bool
+	Reason     string
+	RetryAfter time.Duration
+}
+
+// HTTPStatus is the status to answer a refused request with (200 if OK).
+func (d Decision) HTTPStatus() int {
+	switch d.Reason {
+	case "":
+		return 200
+	case ReasonRate:
+		return 429
+	case ReasonKey:
+		return 401
+	}
+	return 403
+}
+
+// RetryAfterSeconds is the Retry-After header value: whole seconds, at least 1.
+func (d Decision) RetryAfterSeconds() int {
+	s := int(math.Ceil(d.RetryAfter.Seconds()))
+	return max(s, 1)
+}
+
+type status uint8
+
+const (
+	statusOK status = iota
+	statusExempt
+	statusDenied
+	statusBadKey
+)
+
+// Client is who a request is charged to, from Identify.
+type Client struct {
+	// Addr is the client address, IPv6 reduced to its prefix.
+	Addr netip.Addr
+	// KeyID names the API key (empty without one); safe to log.
+	KeyID  string
+	tier   *tier
+	status status
+}
+
+// Tier is the client's tier name, for logs.
+func (c Client) Tier() string {
+	if c.tier == nil {
+		return AnonymousTier
+	}
+	return c.tier.name
+}
+
+type tier struct {
+	name              string
+	unlimited         bool
+	rps, writeRPS     rate.Limit
+	burst, writeBurst int
+	exact             map[string]struct{}
+	prefixes          []string
+	all               bool
+	rejected          [len(reasons)]prometheus.Counter
+}
+
+func newTier(name string, t Tier, rej *prometheus.CounterVec) *tier {
+	tr := &tier{
+		name: name, unlimited: t.Unlimited,
+		rps: rate.Limit(t.RequestsPerSecond), burst: t.Burst,
+		writeRPS: rate.Limit(t.WriteRequestsPerSecond), writeBurst: t.WriteBurst,
+		exact: map[string]struct{}{},
+	}
+	for _, g := range t.AllowedMethods {
+		switch {
+		case g == "*":
+			tr.all = true
+		case strings.HasSuffix(g, "*"):
+			tr.prefixes = append(tr.prefixes, strings.TrimSuffix(g, "*"))
+		default:
+			tr.exact[g] = struct{}{}
+		}
+	}
+	for i, r := range reasons {
+		tr.rejected[i] = rej.WithLabelValues(r, name)
+	}
+	return tr
+}
+
+func (t *tier) allows(method string) bool {
+	if t.all {
+		return true
+	}
+	if _, ok := t.exact[method]; ok {
+		return true
+	}
+	for _, p := range t.prefixes {
+		if strings.HasPrefix(method, p) {
+			return true
+		}
+	}
+	return false
+}
+
+type apiKey struct {
+	id   string
+	tier *tier
+}
+
+// Limiter is safe for concurrent use.
+type Limiter struct {
+	enabled  bool
+	cost     map[string]int
+	trusted  []netip.Prefix
+	allow    []netip.Prefix
+	deny     []netip.Prefix
+	headers  []string
+	v6bits   int
+	keys     map[string]apiKey
+	anon     *tier
+	badKey   *tier
+	tiers    map[string]*tier
+	keyHdr   string
+	seed     maphash.Seed
+	shards   []clientShard
+	now      func() time.Time
+	tracked  prometheus.GaugeFunc
+	rejected *prometheus.CounterVec
+}
+
+type clientKey struct {
+	addr netip.Addr
+	key  string
+}
+
+type buckets struct {
+	read  *rate.Limiter
+	write *rate.Limiter // created on the client's first write
+}
+
+type clientShard struct {
+	mu  sync.Mutex
+	lru *simplelru.LRU[clientKey, *buckets]
+	n   atomic.Int64
+	_   [64]byte
+}
+
+const clientShards = 16
+
+// New validates cfg and builds a Limiter; metrics go to reg (nil: not registered).
+func New(cfg Config, reg prometheus.Registerer) (*Limiter, error) {
+	cfg.applyDefaults()
+	l := &Limiter{
+		enabled: cfg.Enabled,
+		cost:    map[string]int{},
+		headers: slices.Clone(cfg.ProxyHeaders),
+		keys:    map[string]apiKey{},
+		tiers:   map[string]*tier{},
+		keyHdr:  cfg.APIKeyHeader,
+		seed:    maphash.MakeSeed(),
+		now:     time.Now,
+	}
+	var err error
+	if l.trusted, err = parsePrefixes("TrustedProxies", cfg.TrustedProxies); err != nil {
+		return nil, err
+	}
+	if l.allow, err = parsePrefixes("Allow", cfg.Allow); err != nil {
+		return nil, err
+	}
+	if l.deny, err = parsePrefixes("Deny", cfg.Deny); err != nil {
+		return nil, err
+	}
+	if cfg.IPv6PrefixLen < 1 || cfg.IPv6PrefixLen > 128 {
+		return nil, fmt.Errorf("ratelimit: IPv6PrefixLen must be in [1, 128], got %d", cfg.IPv6PrefixLen)
+	}
+	l.v6bits = cfg.IPv6PrefixLen
+	if cfg.MaxClients < clientShards {
+		return nil, fmt.Errorf("ratelimit: MaxClients must be >= %d, got %d", clientShards, cfg.MaxClients)
+	}
+	for i, h := range l.headers {
+		if strings.TrimSpace(h) == "" {
+			return nil, fmt.Errorf("ratelimit: ProxyHeaders[%d] is empty", i)
+		}
+	}
+
+	anon := Tier{
+		RequestsPerSecond: cfg.RequestsPerSecond, Burst: cfg.Burst,
+		WriteRequestsPerSecond: cfg.WriteRequestsPerSecond, WriteBurst: cfg.WriteBurst,
+		AllowedMethods: cfg.AllowedMethods,
+	}
+	all := map[string]Tier{AnonymousTier: anon}
+	for name, t := range cfg.Tiers {
+		if name == AnonymousTier || name == unknownKeyTier || name == "" {
+			return nil, fmt.Errorf("ratelimit: Tiers[%q]: reserved or empty tier name (set the anonymous limits at the top level)", name)
+		}
+		if t.AllowedMethods == nil {
+			t.AllowedMethods = DefaultAllowedMethods
+		}
+		all[name] = t
+	}
+	names := make([]string, 0, len(all))
+	for name := range all {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		t := all[name]
+		field := "Tiers[" + name + "]"
+		if name == AnonymousTier {
+			field = "Config"
+		}
+		if !t.Unlimited {
+			if err := validateRate(field, t.RequestsPerSecond, t.Burst); err != nil {
+				return nil, err
+			}
+			if err := validateRate(field+".Write", t.WriteRequestsPerSecond, t.WriteBurst); err != nil {
+				return nil, err
+			}
+		}
+		if err := validateMethods(field+".AllowedMethods", t.AllowedMethods); err != nil {
+			return nil, err
+		}
+	}
+	for m, c := range cfg.MethodCost {
+		if c < 1 {
+			return nil, fmt.Errorf("ratelimit: MethodCost[%s] must be >= 1, got %d", m, c)
+		}
+		for _, name := range names {
+			if t := all[name]; !t.Unlimited && c > t.Burst {
+				return nil, fmt.Errorf("ratelimit: MethodCost[%s] = %d exceeds the Burst (%d) of tier %s: it could never be admitted", m, c, t.Burst, name)
+			}
+		}
+		l.cost[m] = c
+	}
+
+	l.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "icon_edge_ratelimit_rejections_total", Help: "Requests refused before any upstream work, by reason (rate, denied, method, key) and client tier.",
+	}, []string{"reason", "tier"})
+	for _, name := range names {
+		l.tiers[name] = newTier(name, all[name], l.rejected)
+	}
+	l.anon = l.tiers[AnonymousTier]
+	l.badKey = newTier(unknownKeyTier, Tier{}, l.rejected)
+
+	seenID := map[string]bool{}
+	for i, k := range cfg.Keys {
+		switch {
+		case k.Key == "":
+			return nil, fmt.Errorf("ratelimit: Keys[%d] (id %q) has an empty key", i, k.ID)
+		case k.ID == "":
+			return nil, fmt.Errorf("ratelimit: Keys[%d] has no id (the id names the key in logs instead of the secret)", i)
+		case seenID[k.ID]:
+			return nil, fmt.Errorf("ratelimit: Keys[%d]: id %q used twice", i, k.ID)
+		case l.tiers[k.Tier] == nil || k.Tier == AnonymousTier:
+			return nil, fmt.Errorf("ratelimit: Keys[%d] (id %q): tier %q is not in Tiers", i, k.ID, k.Tier)
+		}
+		if _, dup := l.keys[k.Key]; dup {
+			return nil, fmt.Errorf("ratelimit: Keys[%d] (id %q): key already used by another id", i, k.ID)
+		}
+		seenID[k.ID] = true
+		l.keys[k.Key] = apiKey{id: k.ID, tier: l.tiers[k.Tier]}
+	}
+
+	l.shards = make([]clientShard, clientShards)
+	per := (cfg.MaxClients + clientShards - 1) / clientShards
+	// Keep the total at or under MaxClients.
+	per = max(per-boolInt(per*clientShards > cfg.MaxClients), 1)
+	for i := range l.shards {
+		lru, err := simplelru.NewLRU[clientKey, *buckets](per, nil)
+		if err != nil {
+			return nil, err
+		}
+		l.shards[i].lru = lru
+	}
+	l.tracked = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "icon_edge_ratelimit_tracked_clients", Help: "Clients (IPs, IPv6 prefixes or API keys) with a tracked bucket; bounded by max_clients.",
+	}, func() float64 { return float64(l.TrackedClients()) })
+	if reg != nil {
+		for _, c := range []prometheus.Collector{l.rejected, l.tracked} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("ratelimit: registering metrics: %w", err)
+			}
+		}
+	}
+	return l, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// APIKeyHeader is the configured header name to read a key from.
+func (l *Limiter) APIKeyHeader() string { return l.keyHdr }
+
+// KeysEnabled reports whether any API key is configured.
+func (l *Limiter) KeysEnabled() bool { return len(l.keys) > 0 }
+
+// TrackedClients is the number of clients with a bucket.
+func (l *Limiter) TrackedClients() int {
+	var n int64
+	for i := range l.shards {
+		n += l.shards[i].n.Load()
+	}
+	return int(n)
+}
+
+// Identify says who a request from ip (from ClientIP), presenting apiKey
+// (nil or empty: none), is charged to. An unknown key is refused by Admit
+// rather than downgraded, so a typo does not silently cut a paying
+// client's limits. apiKey is ignored when no keys are configured.
+func (l *Limiter) Identify(ip netip.Addr, apiKey []byte) Client {
+	ip = ip.Unmap()
+	c := Client{Addr: ip, tier: l.anon}
+	if ip.Is6() && l.v6bits < 128 {
+		if p, err := ip.Prefix(l.v6bits); err == nil {
+			c.Addr = p.Addr()
+		}
+	}
+	if len(apiKey) > 0 && len(l.keys) > 0 {
+		k, ok := l.keys[string(apiKey)]
+		if !ok {
+			c.tier, c.status = l.badKey, statusBadKey
+			return c
+		}
+		c.tier, c.KeyID = k.tier, k.id
+	}
+	switch {
+	case contains(l.allow, ip):
+		c.status = statusExempt
+	case contains(l.deny, ip):
+		c.status = statusDenied
+	}
+	return c
+}
+
+func contains(list []netip.Prefix, ip netip.Addr) bool {
+	for _, p := range list {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// Cost is the number of read tokens method takes.
+func (l *Limiter) Cost(method string) int {
+	if c, ok := l.cost[method]; ok {
+		return c
+	}
+	return 1
+}
+
+// MethodAllowed reports whether c's tier may call method.
+func (l *Limiter) MethodAllowed(c Client, method string) bool {
+	if c.tier == nil {
+		c.tier = l.anon
+	}
+	return c.tier.allows(method)
+}
+
+// Admit decides one request: access (deny list, key, method allowlist),
+// then the client's budget — Cost(method) read tokens, or one write token
+// when write is set (the caller knows which methods write).
+func (l *Limiter) Admit(c Client, method string, write bool) Decision {
+	if c.tier == nil {
+		c.tier = l.anon // a zero Client is an anonymous one
+	}
+	if d, done := l.access(c); done {
+		return d
+	}
+	if !c.tier.allows(method) {
+		return l.reject(c, rMethod)
+	}
+	cost := 1
+	if !write {
+		cost = l.Cost(method)
+	}
+	return l.take(c, cost, write)
+}
+
+// AdmitN charges n tokens at once (a batch: the sum of its items' Cost, or
+// its number of writes) after the same access checks as Admit, except the
+// method allowlist, which the caller checks per item with MethodAllowed. n is
+// capped at the bucket's burst so that a large batch can still pass when
+// the bucket is full.
+func (l *Limiter) AdmitN(c Client, n int, write bool) Decision {
+	if c.tier == nil {
+		c.tier = l.anon
+	}
+	if d, done := l.access(c); done {
+		return d
+	}
+	return l.take(c, max(n, 1), write)
+}
+
+func (l *Limiter) access(c Client) (Decision, bool) {
+	switch c.status {
+	case statusDenied:
+		return l.reject(c, rDenied), true
+	case statusBadKey:
+		return l.reject(c, rKey), true
+	}
+	return Decision{}, false
+}
+
+func (l *Limiter) reject(c Client, reason int) Decision {
+	c.tier.rejected[reason].Inc()
+	return Decision{Reason: reasons[reason]}
+}
+
+func (l *Limiter) take(c Client, n int, write bool) Decision {
+	t := c.tier
+	if !l.enabled || t.unlimited || c.status == statusExempt {
+		return Decision{OK: true}
+	}
+	lim := l.bucket(c, write)
+	burst := t.burst
+	if write {
+		burst = t.writeBurst
+	}
+	n = min(n, burst)
+	now := l.now()
+	if lim.AllowN(now, n) {
+		return Decision{OK: true}
+	}
+	d := l.reject(c, rRate)
+	missing := float64(n) - lim.TokensAt(now)
+	d.RetryAfter = time.Duration(missing / float64(lim.Limit()) * float64(time.Second))
+	return d
+}
+
+func (l *Limiter) bucket(c Client, write bool) *rate.Limiter {
+	k := clientKey{addr: c.Addr, key: c.KeyID}
+	if c.KeyID != "" {
+		// One budget per key, wherever it is used from.
+		k.addr = netip.Addr{}
+	}
+	s := &l.shards[maphash.Comparable(l.seed, k)%clientShards]
+	s.mu.Lock()
+	b, ok := s.lru.Get(k)
+	if !ok {
+		b = &buckets{read: rate.NewLimiter(c.tier.rps, c.tier.burst)}
+		if !s.lru.Add(k, b) {
+			s.n.Add(1)
+		}
+	}
+	lim := b.read
+	if write {
+		if b.write == nil {
+			b.write = rate.NewLimiter(c.tier.writeRPS, c.tier.writeBurst)
+		}
+		lim = b.write
+	}
+	s.mu.Unlock()
+	return lim
+}
