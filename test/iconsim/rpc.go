@@ -85,7 +85,7 @@ func (n *Node) serveItem(ctx context.Context, v *fastjson.Value, timeout time.Du
 		return fail(icon.UnknownFieldError(unknown))
 	}
 	if hasID && (idV.Type() == fastjson.TypeObject || idV.Type() == fastjson.TypeArray || idV.Type() == fastjson.TypeTrue || idV.Type() == fastjson.TypeFalse) {
-		return icon.AppendResponseError(dst, nil, icon.ErrBadID), true
+		return fail(icon.ErrBadID) // goloop echoes the bad id back
 	}
 	if !hasVer {
 		return fail(icon.ErrNoVersion)
