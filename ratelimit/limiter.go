@@ -261,11 +261,6 @@ func New(cfg Config, reg prometheus.Registerer) (*Limiter, error) {
 		if c < 1 {
 			return nil, fmt.Errorf("ratelimit: MethodCost[%s] must be >= 1, got %d", m, c)
 		}
-		for _, name := range names {
-			if t := all[name]; !t.Unlimited && c > t.Burst {
-				return nil, fmt.Errorf("ratelimit: MethodCost[%s] = %d exceeds the Burst (%d) of tier %s: it could never be admitted", m, c, t.Burst, name)
-			}
-		}
 		l.cost[m] = c
 	}
 
@@ -381,7 +376,9 @@ func contains(list []netip.Prefix, ip netip.Addr) bool {
 	return false
 }
 
-// Cost is the number of read tokens method takes.
+// Cost is the number of read tokens method takes. Charging caps it at the
+// tier's burst: a method dearer than the whole bucket empties it rather than
+// becoming impossible to call.
 func (l *Limiter) Cost(method string) int {
 	if c, ok := l.cost[method]; ok {
 		return c
