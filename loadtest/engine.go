@@ -100,6 +100,7 @@ func newTarget(raw string, maxConns int, timeout time.Duration) (*target, error)
 }
 
 type job struct {
+	at     time.Duration // since the start of the run
 	due    time.Time
 	uri    string
 	body   []byte
@@ -151,20 +152,21 @@ func run(ctx context.Context, cfg Config, src Source, coll *collector, offset ti
 	pool := sync.Pool{New: func() any { return new(job) }}
 	results := make(chan result, 1<<14)
 	collDone := make(chan struct{})
-	start := time.Now()
-	go func() {
-		coll.consume(results, start, offset, &cnt)
-		close(collDone)
-	}()
-
 	var wg sync.WaitGroup
 	for i := 0; i < cfg.MaxInflight; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			worker(tg, work, results, &pool, start, cfg, &cnt)
+			worker(tg, work, results, &pool, cfg, &cnt)
 		}()
 	}
+	// The clock starts once the workers exist, so starting hundreds of
+	// goroutines does not make the first sends late.
+	start := time.Now()
+	go func() {
+		coll.consume(results, start, offset, &cnt)
+		close(collDone)
+	}()
 
 	hookEvents := make(chan HookEvent, len(cfg.Hooks))
 	var hookWG sync.WaitGroup
@@ -225,7 +227,7 @@ func schedule(ctx context.Context, cfg Config, src Source, work chan<- *job, poo
 			}
 		}
 		j := pool.Get().(*job)
-		j.due, j.uri, j.method = due, "", req.Method
+		j.at, j.due, j.method = req.At, due, req.Method
 		j.body = append(j.body[:0], req.Body...)
 		j.uri = req.Path
 		select {
@@ -240,7 +242,7 @@ func schedule(ctx context.Context, cfg Config, src Source, work chan<- *job, poo
 	return scheduled, notSent
 }
 
-func worker(tg *target, work <-chan *job, results chan<- result, pool *sync.Pool, start time.Time, cfg Config, cnt *counters) {
+func worker(tg *target, work <-chan *job, results chan<- result, pool *sync.Pool, cfg Config, cnt *counters) {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
@@ -268,8 +270,8 @@ func worker(tg *target, work <-chan *job, results chan<- result, pool *sync.Pool
 			latency: end.Sub(j.due),
 			service: end.Sub(sendAt),
 			lag:     sendAt.Sub(j.due),
-			sentAt:  sendAt.Sub(start),
-			endAt:   end.Sub(start),
+			sentAt:  j.at + sendAt.Sub(j.due),
+			endAt:   j.at + end.Sub(j.due),
 		}
 		r.class, r.code, r.text = cls.classify(err, resp)
 		cnt.sent.Add(1)

@@ -17,6 +17,7 @@ import (
 // Latency summarizes a histogram, in milliseconds.
 type Latency struct {
 	Count int64   `json:"count"`
+	Min   float64 `json:"min_ms"`
 	Mean  float64 `json:"mean_ms"`
 	P50   float64 `json:"p50_ms"`
 	P90   float64 `json:"p90_ms"`
@@ -31,6 +32,7 @@ func summarize(h *hdrhistogram.Histogram) Latency {
 	}
 	return Latency{
 		Count: h.TotalCount(),
+		Min:   ms(h.Min()),
 		Mean:  h.Mean() / 1000,
 		P50:   ms(h.ValueAtQuantile(50)),
 		P90:   ms(h.ValueAtQuantile(90)),

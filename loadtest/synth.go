@@ -45,6 +45,24 @@ type SynthSource struct {
 // e.g. http://127.0.0.1:9080/api/v3): it reads recent blocks and accounts
 // from the target to draw parameters from. Close stops the transfer signer.
 func NewSynthSource(ctx context.Context, url string, mix *Mix, opt SynthOptions) (*SynthSource, error) {
+	plan, err := PlanSynth(ctx, url, mix, opt)
+	if err != nil {
+		return nil, err
+	}
+	return plan.Source(ctx, opt.Seed)
+}
+
+// SynthPlan is a mix plus the chain state read from a target once; each
+// Source starts the same request sequence for the same seed, which is how
+// compare gives both targets identical workloads.
+type SynthPlan struct {
+	mix *Mix
+	opt SynthOptions
+	st  *chainState
+}
+
+// PlanSynth validates the mix and reads the target's recent chain state.
+func PlanSynth(ctx context.Context, url string, mix *Mix, opt SynthOptions) (*SynthPlan, error) {
 	if mix == nil {
 		mix = DefaultMix()
 	}
@@ -58,7 +76,14 @@ func NewSynthSource(ctx context.Context, url string, mix *Mix, opt SynthOptions)
 	if err != nil {
 		return nil, err
 	}
-	return newSynthFromState(ctx, mix, opt, st)
+	return &SynthPlan{mix: mix, opt: opt, st: st}, nil
+}
+
+// Source starts a workload with the given seed.
+func (p *SynthPlan) Source(ctx context.Context, seed uint64) (*SynthSource, error) {
+	opt := p.opt
+	opt.Seed = seed
+	return newSynthFromState(ctx, p.mix, opt, p.st)
 }
 
 func newSynthFromState(ctx context.Context, mix *Mix, opt SynthOptions, st *chainState) (*SynthSource, error) {
@@ -256,7 +281,7 @@ func newTransferGen(ctx context.Context, spec *TransferSpec, st *chainState) (*t
 		nid = v
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	g := &transferGen{ch: make(chan []byte, 256), cancel: cancel}
+	g := &transferGen{ch: make(chan []byte, 16), cancel: cancel}
 	go func() {
 		defer close(g.ch)
 		last := time.Now().UnixMicro()
