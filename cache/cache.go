@@ -27,12 +27,12 @@ import (
 // Config sizes the cache. Zero values take the defaults.
 type Config struct {
 	// MaxBytes bounds keys, answers and per-entry bookkeeping together.
-	MaxBytes int64 // default DefaultMaxBytes
+	MaxBytes int64 `yaml:"max_bytes"` // default DefaultMaxBytes
 	// FinalityDepth: heights at or below tip-FinalityDepth are final.
-	FinalityDepth int64 // default 1
+	FinalityDepth int64 `yaml:"finality_depth"` // default 1
 	// Shards splits the cache to cut lock contention (power of two, default
 	// up to 16 so that each shard has at least 1 MiB).
-	Shards int
+	Shards int `yaml:"shards"`
 }
 
 const (

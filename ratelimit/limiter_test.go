@@ -442,3 +442,21 @@ func TestDefaultsAreValid(t *testing.T) {
 		t.Fatal("defaults")
 	}
 }
+
+func TestCloudflareRangesAsTrustedProxies(t *testing.T) {
+	l, _, _ := newTestLimiter(t, Config{TrustedProxies: CloudflareIPRanges})
+	hdr := func(n string) []byte {
+		if n == "CF-Connecting-IP" {
+			return []byte("198.51.100.77")
+		}
+		return nil
+	}
+	for _, peer := range []string{"104.16.1.1", "172.67.1.1", "2606:4700::6810:1"} {
+		if got := l.ClientIP(ip(peer), hdr); got != ip("198.51.100.77") {
+			t.Errorf("Cloudflare peer %s: client %v", peer, got)
+		}
+	}
+	if got := l.ClientIP(ip("8.8.8.8"), hdr); got != ip("8.8.8.8") {
+		t.Errorf("non-Cloudflare peer believed: %v", got)
+	}
+}
