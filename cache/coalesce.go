@@ -68,7 +68,12 @@ func (c *Cache) Do(key []byte, method string, kind Kind, tip int64, fn func() (A
 	led := false
 	v, err, shared := c.flights.Do(string(fk), func() (any, error) {
 		led = true
-		if r, _, ok := c.lookup(key, tip); ok {
+		if r, k, ok := c.lookup(key, tip); ok {
+			if k == Head {
+				c.hitHead.Inc()
+			} else {
+				c.hitFinal.Inc()
+			}
 			return Answer{Result: r, Status: 200}, nil
 		}
 		a, err := fn()
