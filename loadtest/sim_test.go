@@ -78,43 +78,47 @@ func synthRunThen(t *testing.T, url string, mix *loadtest.Mix, rate float64, d t
 }
 
 // With a fixed latency injected in the node, every percentile moves up by
-// that latency: the histogram measures what the client saw.
+// that latency: the histogram measures what the client saw. Timing needs a
+// machine that is not saturated: a run whose own baseline or send schedule
+// shows heavy outside load is retried, and skipped (saying so) if the
+// machine stays saturated.
 func TestPercentilesAgainstSimulatorLatency(t *testing.T) {
 	sim := startSim(t, 1)
 	url := sim.URLs()[0] + "/api/v3"
 	mix := &loadtest.Mix{Methods: map[string]float64{"icx_getLastBlock": 1, "icx_getBalance": 1, "icx_getBlockByHeight": 1}, Blocks: 4}
-	base := synthRun(t, url, mix, 100, time.Second)
 	const injected = 80.0 // ms
-	setFaults(t, sim.URLs()[0], fmt.Sprintf(`{"latency_ms":%d}`, int(injected)))
-	slow := synthRun(t, url, mix, 100, time.Second)
-	t.Logf("base p50 %.2f p99 %.2f; with %vms: p50 %.2f p90 %.2f p99 %.2f max %.2f",
-		base.Latency.P50, base.Latency.P99, injected, slow.Latency.P50, slow.Latency.P90, slow.Latency.P99, slow.Latency.Max)
-	if slow.Completed < 95 || slow.Failed != 0 || slow.RPCErrors != 0 {
-		t.Fatalf("run: %s", slow)
-	}
-	// Nothing can be faster than the injected latency; the median sits just
-	// above it. The tail gets room for a busy shared machine.
-	l := slow.Latency
-	if l.Min < injected {
-		t.Errorf("min %.2fms below the injected %vms", l.Min, injected)
-	}
-	if l.P50 > injected+base.Latency.P50+20 {
-		t.Errorf("p50 %.2fms with %vms injected (unloaded p50 %.2fms)", l.P50, injected, base.Latency.P50)
-	}
-	if !(l.P50 <= l.P90 && l.P90 <= l.P99 && l.P99 <= l.P999 && l.P999 <= l.Max) || l.P99 > injected+100 {
-		t.Errorf("percentiles %+v", l)
-	}
-	if base.Latency.P50 >= injected {
-		t.Errorf("unloaded p50 %.2fms", base.Latency.P50)
-	}
-	for _, m := range slow.Methods {
-		if m.Latency.P50 < injected {
-			t.Errorf("%s p50 %.2fms below the injected latency", m.Method, m.Latency.P50)
+	const quiet = 25.0    // ms: baseline p99 and send lag of a machine with CPU to spare
+	for attempt := 1; attempt <= 3; attempt++ {
+		setFaults(t, sim.URLs()[0], `{"latency_ms":0}`)
+		base := synthRun(t, url, mix, 100, time.Second)
+		setFaults(t, sim.URLs()[0], fmt.Sprintf(`{"latency_ms":%d}`, int(injected)))
+		slow := synthRun(t, url, mix, 100, time.Second)
+		l := slow.Latency
+		t.Logf("attempt %d: base p50 %.2f p99 %.2f; with %vms: min %.2f p50 %.2f p90 %.2f p99 %.2f max %.2f; send lag max %.2f",
+			attempt, base.Latency.P50, base.Latency.P99, injected, l.Min, l.P50, l.P90, l.P99, l.Max, slow.SendLag.Max)
+		if slow.Completed < 95 || slow.Failed != 0 || slow.RPCErrors != 0 {
+			t.Fatalf("run: %s", slow)
 		}
+		// Whatever the load, nothing is faster than the injected latency and
+		// the percentiles are ordered.
+		if l.Min < injected || !(l.P50 <= l.P90 && l.P90 <= l.P99 && l.P99 <= l.P999 && l.P999 <= l.Max) {
+			t.Fatalf("latency %+v with %vms injected", l, injected)
+		}
+		for _, m := range slow.Methods {
+			if m.Latency.Min < injected {
+				t.Fatalf("%s min %.2fms below the injected latency", m.Method, m.Latency.Min)
+			}
+		}
+		if base.Latency.P99 > quiet || slow.SendLag.Max > quiet {
+			continue // outside load; the tail says nothing about us
+		}
+		if l.P50 > injected+base.Latency.P50+10 || l.P99 > injected+base.Latency.P99+25 {
+			t.Fatalf("with %vms injected: p50 %.2f p99 %.2f; unloaded p50 %.2f p99 %.2f",
+				injected, l.P50, l.P99, base.Latency.P50, base.Latency.P99)
+		}
+		return
 	}
-	if slow.Service.P50 < injected {
-		t.Errorf("service time p50 %.2f", slow.Service.P50)
-	}
+	t.Skip("machine saturated by other work in 3 attempts: tail latency not checked (min and ordering were)")
 }
 
 // The default mix (and signed transfers) run cleanly against the simulator,
