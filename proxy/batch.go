@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"sync"
 	"time"
 
@@ -15,8 +16,9 @@ import (
 // limit, each chunk routed on its own; writes go one by one so a read retry
 // can never resend one. Chunks run in parallel and answers are put back in the
 // client's order.
-func (s *Server) serveBatch(ctx *fasthttp.RequestCtx, v *fastjson.Value, debugAPI bool, start time.Time) {
+func (s *Server) serveBatch(ctx *fasthttp.RequestCtx, v *fastjson.Value, body []byte, debugAPI bool, start time.Time) {
 	items, _ := v.Array()
+	raw := rawElements(body)
 	switch {
 	case len(items) == 0:
 		s.rpcError(ctx, fasthttp.StatusBadRequest, nil, icon.ErrInvalidRequest)
@@ -25,11 +27,16 @@ func (s *Server) serveBatch(ctx *fasthttp.RequestCtx, v *fastjson.Value, debugAP
 		s.rpcError(ctx, fasthttp.StatusServiceUnavailable, nil, icon.ErrTooManyRequests)
 		return
 	}
+	if len(raw) != len(items) { // cannot happen for JSON fastjson accepted; never guess
+		s.rpcError(ctx, fasthttp.StatusBadRequest, nil, icon.ErrParse)
+		return
+	}
 	calls := make([]call, len(items))
 	var reads, writes []*call
 	for i, it := range items {
 		c := &calls[i]
 		s.parseCall(it, debugAPI, c)
+		c.raw = raw[i]
 		switch {
 		case c.err != nil:
 			c.answer = icon.AppendResponseError(nil, c.id, c.err)
@@ -45,8 +52,8 @@ func (s *Server) serveBatch(ctx *fasthttp.RequestCtx, v *fastjson.Value, debugAP
 	for _, c := range writes {
 		deadline = later(deadline, s.deadline(ctx, c.method, start))
 	}
-	// Bodies are built here, before any goroutine starts: fastjson values are
-	// not safe to read concurrently.
+	// Node bodies are the client's own bytes, cut here before any goroutine
+	// starts.
 	type job struct {
 		calls []*call
 		body  []byte
@@ -59,21 +66,22 @@ func (s *Server) serveBatch(ctx *fasthttp.RequestCtx, v *fastjson.Value, debugAP
 			if i > 0 {
 				body = append(body, ',')
 			}
-			body = c.obj.MarshalTo(body)
+			body = append(body, c.raw...)
 		}
 		jobs = append(jobs, job{calls: chunk, body: append(body, ']')})
 	}
 	writeBodies := make([][]byte, len(writes))
 	for i, c := range writes {
-		writeBodies[i] = c.obj.MarshalTo(nil)
+		writeBodies[i] = c.raw
 	}
 
+	o := originOf(ctx)
 	var wg sync.WaitGroup
 	for _, j := range jobs {
-		wg.Go(func() { s.sendChunk(ctx, j.calls, j.body, deadline) })
+		wg.Go(func() { s.sendChunk(o, j.calls, j.body, deadline) })
 	}
 	for i, c := range writes {
-		wg.Go(func() { s.sendBatchWrite(ctx, c, writeBodies[i], deadline) })
+		wg.Go(func() { s.sendBatchWrite(o, c, writeBodies[i], deadline) })
 	}
 	wg.Wait()
 
@@ -112,7 +120,7 @@ func later(a, b time.Time) time.Time {
 
 // sendChunk forwards up to NodeBatchLimit reads as one node batch, to a node
 // that meets the strictest need among them.
-func (s *Server) sendChunk(ctx *fasthttp.RequestCtx, chunk []*call, body []byte, deadline time.Time) {
+func (s *Server) sendChunk(o origin, chunk []*call, body []byte, deadline time.Time) {
 	need := upstream.Need{}
 	for _, c := range chunk {
 		need.Latest = need.Latest || c.need.Latest
@@ -122,7 +130,7 @@ func (s *Server) sendChunk(ctx *fasthttp.RequestCtx, chunk []*call, body []byte,
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-	s.upstreamRequest(ctx, req, body)
+	upstreamRequest(req, o, body)
 	// sendRead needs a call for routing and for its failure answer; the
 	// chunk's own answers are split out below.
 	lead := call{method: chunk[0].method, need: need}
@@ -139,26 +147,30 @@ func (s *Server) splitChunkAnswer(chunk []*call, resp *fasthttp.Response, node s
 	var p fastjson.Parser
 	v, err := p.ParseBytes(resp.Body())
 	var answers []*fastjson.Value
+	var raws [][]byte
 	if err == nil && v.Type() == fastjson.TypeArray {
 		answers, _ = v.Array()
+		if raws = rawElements(resp.Body()); len(raws) != len(answers) {
+			answers = nil
+		}
 	}
 	for i, c := range chunk {
 		c.upstream, c.retries = node, retries
-		var a *fastjson.Value
+		k := -1
 		if len(answers) == len(chunk) && sameID(answers[i], c.id) {
-			a = answers[i]
+			k = i
 		} else {
-			for _, cand := range answers {
+			for j, cand := range answers {
 				if sameID(cand, c.id) {
-					a = cand
+					k = j
 					break
 				}
 			}
 		}
 		switch {
-		case a != nil:
-			c.answer = a.MarshalTo(nil)
-			c.code = a.GetInt("error", "code")
+		case k >= 0:
+			c.answer = append([]byte(nil), raws[k]...)
+			c.code = answers[k].GetInt("error", "code")
 		case err == nil && v.Type() == fastjson.TypeObject && v.Get("error") != nil:
 			e := &icon.Error{Code: v.GetInt("error", "code"), Message: string(v.GetStringBytes("error", "message"))}
 			if d := v.Get("error", "data"); d != nil {
@@ -173,23 +185,23 @@ func (s *Server) splitChunkAnswer(chunk []*call, resp *fasthttp.Response, node s
 
 func sameID(answer *fastjson.Value, id []byte) bool {
 	got := answer.Get("id")
-	return got != nil && string(got.MarshalTo(nil)) == string(id)
+	return got != nil && string(idBytes(got)) == string(id)
 }
 
 // sendBatchWrite sends one write of a batch on its own.
-func (s *Server) sendBatchWrite(ctx *fasthttp.RequestCtx, c *call, body []byte, deadline time.Time) {
+func (s *Server) sendBatchWrite(o origin, c *call, body []byte, deadline time.Time) {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-	s.upstreamRequest(ctx, req, body)
+	upstreamRequest(req, o, body)
 	s.sendWrite(c, req, resp, deadline)
 	if c.notify {
 		return
 	}
 	var p fastjson.Parser
 	if v, err := p.ParseBytes(resp.Body()); err == nil && v.Type() == fastjson.TypeObject {
-		c.answer = v.MarshalTo(nil)
+		c.answer = bytes.TrimSpace(append([]byte(nil), resp.Body()...))
 		c.code = v.GetInt("error", "code")
 		return
 	}

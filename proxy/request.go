@@ -10,6 +10,7 @@ import (
 // the parser's or the request's memory and live as long as the request.
 type call struct {
 	obj    *fastjson.Value
+	raw    []byte // the client's bytes of this object (batch items)
 	id     []byte // raw JSON id; nil when absent
 	notify bool   // no id, or id null: the client wants no answer
 	method *methodInfo
@@ -52,7 +53,7 @@ func (s *Server) parseCall(v *fastjson.Value, debugAPI bool, c *call) {
 		}
 	})
 	if id != nil && id.Type() != fastjson.TypeNull {
-		c.id = id.MarshalTo(nil)
+		c.id = idBytes(id)
 	} else {
 		c.notify = true
 	}
@@ -120,4 +121,61 @@ func (c *call) methodLabel() string {
 		return c.method.name
 	}
 	return "invalid"
+}
+
+// idBytes encodes an id for answers the edge writes itself, as goloop would
+// echo it: strings re-encoded like encoding/json, numbers as sent.
+func idBytes(id *fastjson.Value) []byte {
+	switch id.Type() {
+	case fastjson.TypeString:
+		return icon.AppendJSONString(nil, string(id.GetStringBytes()))
+	case fastjson.TypeNumber:
+		if b := id.MarshalTo(nil); validNumber(b) {
+			return b
+		}
+		return nil
+	}
+	b := id.MarshalTo(nil)
+	if fastjson.ValidateBytes(b) != nil {
+		return nil // an id nobody could read back is answered as null
+	}
+	return b
+}
+
+// validNumber checks JSON number grammar; fastjson's parser is more lenient.
+func validNumber(b []byte) bool {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		n := 0
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case digits() == 0:
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(b)
 }

@@ -30,12 +30,12 @@ func (s *Server) serveRPC(ctx *fasthttp.RequestCtx, debugAPI bool) {
 	p := s.parsers.Get()
 	defer s.parsers.Put(p)
 	v, err := p.ParseBytes(body)
-	if err != nil {
+	if err != nil || hasControlBytes(body) {
 		s.rpcError(ctx, fasthttp.StatusBadRequest, nil, icon.ErrParse)
 		return
 	}
 	if v.Type() == fastjson.TypeArray {
-		s.serveBatch(ctx, v, debugAPI, start)
+		s.serveBatch(ctx, v, body, debugAPI, start)
 		return
 	}
 	var c call
@@ -53,7 +53,7 @@ func (s *Server) serveRPC(ctx *fasthttp.RequestCtx, debugAPI bool) {
 	}
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
-	s.upstreamRequest(ctx, req, body)
+	upstreamRequest(req, originOf(ctx), body)
 	resp := &ctx.Response
 	deadline := s.deadline(ctx, c.method, start)
 	if c.method.kind == routeWrite {
@@ -71,14 +71,24 @@ func (s *Server) serveRPC(ctx *fasthttp.RequestCtx, debugAPI bool) {
 	s.metrics.httpStatus(resp.StatusCode())
 }
 
+// origin is what a node request copies from the client's request. It is read
+// once up front: fasthttp's header lookups are not safe from several goroutines.
+type origin struct {
+	path, iconOptions []byte
+}
+
+func originOf(ctx *fasthttp.RequestCtx) origin {
+	return origin{path: ctx.Path(), iconOptions: ctx.Request.Header.Peek("Icon-Options")}
+}
+
 // upstreamRequest prepares the request to a node: same path (so the channel
 // passes through), same body, and the Icon-Options that steer wait methods.
-func (s *Server) upstreamRequest(ctx *fasthttp.RequestCtx, req *fasthttp.Request, body []byte) {
+func upstreamRequest(req *fasthttp.Request, o origin, body []byte) {
 	req.Header.SetMethod(fasthttp.MethodPost)
-	req.SetRequestURIBytes(ctx.Path())
+	req.SetRequestURIBytes(o.path)
 	req.Header.SetContentType("application/json")
-	if opt := ctx.Request.Header.Peek("Icon-Options"); len(opt) > 0 {
-		req.Header.SetBytesV("Icon-Options", opt)
+	if len(o.iconOptions) > 0 {
+		req.Header.SetBytesV("Icon-Options", o.iconOptions)
 	}
 	req.SetBodyRaw(body)
 }
