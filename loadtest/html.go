@@ -65,7 +65,7 @@ footer{color:#8a93a3;font-size:12px;margin-top:24px}
 {{range .Errors}}<tr><td>{{.K}}</td><td>{{.V}}</td></tr>{{end}}
 </tbody></table>{{end}}
 {{if .R.Hooks}}<h2>Chaos hooks</h2>
-<table id="hooks"><thead><tr><th>at</th><th>action</th><th>result</th></tr></thead><tbody>
+<table id="hooks"><thead><tr><th>at</th><th style="text-align:left">action</th><th>result</th></tr></thead><tbody>
 {{range .R.Hooks}}<tr><td>{{ms .AtMs}}</td><td style="text-align:left"><code>{{.Spec}}</code></td><td>{{if .Error}}{{.Error}}{{else}}HTTP {{.Status}}{{end}}</td></tr>{{end}}
 </tbody></table>{{end}}
 <h2>Schedule</h2>
@@ -86,9 +86,14 @@ type kv64 struct {
 // WriteHTML writes the self-contained HTML report.
 func (r *Report) WriteHTML(w io.Writer) error {
 	n := len(r.Timeline)
+	// A last second that the run covered for less than half holds only
+	// stragglers; charting it would show a false drop in throughput.
+	if n > 1 && r.DurationS-float64(n-1) < 0.5 {
+		n--
+	}
 	p50, p90, p99, mx := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
 	sent, done, failed, rpc := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
-	for i, p := range r.Timeline {
+	for i, p := range r.Timeline[:n] {
 		p50[i], p90[i], p99[i], mx[i] = p.P50, p.P90, p.P99, p.Max
 		sent[i], done[i], failed[i], rpc[i] = float64(p.Sent), float64(p.Completed), float64(p.Failed), float64(p.RPCErrors)
 	}
