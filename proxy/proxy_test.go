@@ -97,11 +97,11 @@ func TestPathsAndDebugAPI(t *testing.T) {
 		status       int
 		body         string
 	}{
-		{"GET", "/api/v3", 404, "Not Found"},
-		{"PUT", "/api/v3", 404, "Not Found"},
-		{"POST", "/api/v3/a/b", 404, "Not Found"},
+		{"GET", "/api/v3", 404, "Not Found <nil>"},
+		{"PUT", "/api/v3", 404, "Not Found <nil>"},
+		{"POST", "/api/v3/a/b", 404, "Not Found <nil>"},
 		{"POST", "/api/v3d", 404, "debug API is disabled"},
-		{"GET", "/admin/chain", 404, "Not Found"},
+		{"GET", "/admin/chain", 404, "Not Found <nil>"},
 		{"GET", "/healthz", 200, "ok"},
 		{"GET", "/readyz", 503, "no upstream node in sync"},
 	} {

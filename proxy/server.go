@@ -119,6 +119,9 @@ var (
 	pathDebugAPI = []byte("/api/v3d")
 	ctJSON       = "application/json; charset=UTF-8"
 	ctText       = "text/plain; charset=UTF-8"
+	// notFound is goloop's 404 body, word for word, so the edge cannot be
+	// told from a node by probing odd paths.
+	notFound = "Not Found <nil>"
 )
 
 // Handler routes one HTTP request.
@@ -141,8 +144,10 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		s.promHTTP(ctx)
 	case string(path) == "/status.json":
 		s.serveStatus(ctx)
+	case bytes.HasPrefix(path, []byte("/api/rosetta")):
+		s.text(ctx, fasthttp.StatusNotFound, "rosetta API is disabled")
 	default:
-		s.text(ctx, fasthttp.StatusNotFound, "Not Found")
+		s.text(ctx, fasthttp.StatusNotFound, notFound)
 	}
 }
 
@@ -151,7 +156,7 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 // own 404 "No channel".
 func (s *Server) serveAPI(ctx *fasthttp.RequestCtx, rest []byte, debugAPI bool) {
 	if len(rest) > 0 && (rest[0] != '/' || bytes.IndexByte(rest[1:], '/') >= 0) {
-		s.text(ctx, fasthttp.StatusNotFound, "Not Found")
+		s.text(ctx, fasthttp.StatusNotFound, notFound)
 		return
 	}
 	switch {
@@ -160,7 +165,7 @@ func (s *Server) serveAPI(ctx *fasthttp.RequestCtx, rest []byte, debugAPI bool) 
 	case ctx.IsOptions():
 		s.serveCORSPreflight(ctx)
 	default:
-		s.text(ctx, fasthttp.StatusNotFound, "Not Found")
+		s.text(ctx, fasthttp.StatusNotFound, notFound)
 	}
 }
 

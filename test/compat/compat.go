@@ -31,6 +31,9 @@ type Env struct {
 	// RetryFor bounds how long a request about a just-sent transaction is
 	// repeated until it reaches the recorded state (e.g. final). Default 15s.
 	RetryFor time.Duration
+	// Edge marks the target as an icon-edge in front of nodes: GET /metrics is
+	// the edge's own and must not show the node's goloop_* metrics.
+	Edge bool
 }
 
 // Skipped samples, each with the reason. Keep this short.
@@ -129,6 +132,10 @@ func Replay(t *testing.T, target string, env Env) {
 		t.Run(strings.TrimSuffix(e.File, ".json"), func(t *testing.T) {
 			if why, ok := Skipped[e.File]; ok {
 				t.Skip(why)
+			}
+			if env.Edge && e.File == "metrics_get.json" {
+				r.checkEdgeMetrics(t)
+				return
 			}
 			b, err := os.ReadFile(filepath.Join(env.SamplesDir, e.File))
 			if err != nil {
@@ -251,5 +258,21 @@ func (r *replayer) waitForBlocks(t *testing.T, h int64) {
 			t.Fatalf("target chain did not reach height %d: %d %s", h, got.status, got.body)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// checkEdgeMetrics: an edge must not expose a node's unauthenticated /metrics.
+func (r *replayer) checkEdgeMetrics(t *testing.T) {
+	resp, err := r.env.Client.Get(r.target + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if strings.Contains(string(b), "goloop_") {
+		t.Fatal("the edge's /metrics shows the node's goloop_* metrics")
+	}
+	if !strings.Contains(string(b), "icon_edge_") {
+		t.Fatalf("the edge's /metrics has no icon_edge_* metrics: %.200s", b)
 	}
 }

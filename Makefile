@@ -1,0 +1,41 @@
+# icon-edge — see README.md. Every target runs on a fresh machine with Go.
+GO       ?= go
+BIN      := bin
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X github.com/icon-edge/icon-edge/proxy.Version=$(VERSION)
+CMDS     := $(notdir $(wildcard cmd/*))
+# Packages: everything with Go files.
+PKGS     := ./...
+
+.PHONY: all build test test-short demo bench lint fuzz clean
+
+all: build
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ $(addprefix ./cmd/,$(CMDS))
+
+# The test suite CI runs: vet, formatting, race-enabled tests, a short fuzz pass.
+test: lint
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	$(MAKE) --no-print-directory fuzz FUZZTIME=10s
+
+test-short:
+	$(GO) test -count=1 -short $(PKGS)
+
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzRequest$$' -fuzztime $(FUZZTIME) ./proxy
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+demo: build
+	./scripts/demo.sh
+
+bench: build
+	./scripts/bench.sh
+
+clean:
+	rm -rf $(BIN)
