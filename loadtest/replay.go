@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"errors"
+	"math"
 	"time"
 
 	"github.com/icon-edge/icon-edge/loadtest/capture"
@@ -67,7 +68,7 @@ func (s *CaptureSource) Next(req *Request) bool {
 		s.first = e.Offset
 	}
 	if s.opt.Rate > 0 {
-		req.At = time.Duration(float64(s.n) * float64(time.Second) / s.opt.Rate)
+		req.At = time.Duration(math.Round(float64(s.n) * float64(time.Second) / s.opt.Rate))
 	} else {
 		req.At = s.base + time.Duration(float64(max(e.Offset-s.first, 0))/s.opt.Speed)
 	}

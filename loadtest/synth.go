@@ -128,7 +128,7 @@ func (s *SynthSource) Next(r *Request) bool {
 		s.at += time.Duration(s.rng.ExpFloat64() / s.opt.Rate * float64(time.Second))
 		r.At = s.at
 	} else {
-		r.At = time.Duration(float64(s.n) / s.opt.Rate * float64(time.Second))
+		r.At = time.Duration(math.Round(float64(s.n) * float64(time.Second) / s.opt.Rate))
 	}
 	s.n++
 	x := s.rng.Float64() * s.cum[len(s.cum)-1]
