@@ -78,3 +78,23 @@ func templateBodies(n *indexNamer, name string, retentionDays int) (policy, temp
 	tb, _ := json.Marshal(t)
 	return string(pb), string(tb)
 }
+
+// IndexTemplate returns the ILM policy and index template New installs for
+// index (same syntax as ElasticsearchConfig.Index; empty for the default),
+// under the name it uses for both. Operators who install templates
+// themselves (InstallTemplate off) can take them from here.
+func IndexTemplate(index string, retentionDays int) (name, policy, template string, err error) {
+	if index == "" {
+		index = defaultIndex
+	}
+	if retentionDays <= 0 {
+		retentionDays = defaultRetention
+	}
+	n, err := newIndexNamer(index)
+	if err != nil {
+		return "", "", "", err
+	}
+	name = templateName(n)
+	policy, template = templateBodies(n, name, retentionDays)
+	return name, policy, template, nil
+}
