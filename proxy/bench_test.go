@@ -1,0 +1,99 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/icon-edge/icon-edge/upstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+)
+
+var lastBlockAnswer = []byte(`{"jsonrpc":"2.0","result":{"block_hash":"e8d89fcfa2f8ec8647faeafa335b12205800e133164aef5f20516a2690ffbda5","confirmed_transaction_list":[],"height":660,"merkle_tree_root_hash":"","peer_id":"hx5556bd7dfbb3289fdb4da5de36caa3bcb3b914d7","prev_block_hash":"55d335b8120e19bd139f4866ad95d2969f4bab0abc167d5391aa5f95a1521672","signature":"","time_stamp":1795571445773854,"version":"2.0"},"id":1}` + "\n")
+
+// benchNode is a fasthttp node that answers every call with a fixed last
+// block: the cheapest possible upstream, so the edge's own cost shows.
+func benchNode(b *testing.B) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		ctx.SetContentType("application/json; charset=UTF-8")
+		ctx.SetBody(lastBlockAnswer)
+	}}
+	go srv.Serve(ln)
+	b.Cleanup(func() { srv.Shutdown() })
+	return "http://" + ln.Addr().String()
+}
+
+func benchServer(b *testing.B, node string) *Server {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	pool, err := upstream.New(upstream.Config{Upstreams: []string{node}, Health: upstream.HealthConfig{ProbeInterval: 50 * time.Millisecond}}, log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pool.Start(context.Background())
+	b.Cleanup(pool.Close)
+	for !pool.Ready() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	reg := prometheus.NewRegistry()
+	return New(Config{}, pool, reg, reg, log)
+}
+
+const lastBlockCall = `{"jsonrpc":"2.0","id":1,"method":"icx_getLastBlock"}`
+
+// BenchmarkNodeDirect is the baseline: one loopback round trip to the node.
+func BenchmarkNodeDirect(b *testing.B) {
+	node := benchNode(b)
+	hc := &fasthttp.HostClient{Addr: node[len("http://"):]}
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	req.Header.SetMethod("POST")
+	req.SetRequestURI(node + "/api/v3")
+	req.SetBodyString(lastBlockCall)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := hc.Do(req, resp); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEdgeSingleRead is the edge's request path for one read: parse,
+// validate, pick a node, forward, answer — plus the same loopback round trip.
+func BenchmarkEdgeSingleRead(b *testing.B) {
+	s := benchServer(b, benchNode(b))
+	var ctx fasthttp.RequestCtx
+	b.ReportAllocs()
+	for b.Loop() {
+		ctx.Request.Reset()
+		ctx.Response.Reset()
+		ctx.Request.Header.SetMethod("POST")
+		ctx.Request.SetRequestURI("/api/v3")
+		ctx.Request.SetBodyString(lastBlockCall)
+		s.Handler(&ctx)
+		if ctx.Response.StatusCode() != 200 {
+			b.Fatalf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+	}
+}
+
+// BenchmarkEdgeRejectInvalid is what a malformed call costs: no node involved.
+func BenchmarkEdgeRejectInvalid(b *testing.B) {
+	s := newTestServer(b, Config{})
+	var ctx fasthttp.RequestCtx
+	b.ReportAllocs()
+	for b.Loop() {
+		ctx.Request.Reset()
+		ctx.Response.Reset()
+		ctx.Request.Header.SetMethod("POST")
+		ctx.Request.SetRequestURI("/api/v3")
+		ctx.Request.SetBodyString(`{"jsonrpc":"2.0","id":1,"method":"icx_noSuchMethod"}`)
+		s.Handler(&ctx)
+	}
+}
