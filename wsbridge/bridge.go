@@ -49,7 +49,7 @@ type Bridge struct {
 }
 
 type metrics struct {
-	conns, upstreamSessions prometheus.Gauge
+	conns, upstreamSessions        prometheus.Gauge
 	relayed, resubscriptions, slow prometheus.Counter
 }
 
@@ -192,7 +192,8 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // bad one gets goloop's error object, then the socket drops without a close
 // frame.
 func (b *Bridge) handshake(conn *websocket.Conn, kind string) (*subscription, bool) {
-	conn.SetReadLimit(2 * b.cfg.MaxMessageSize) // backstop; the limit is checked below with a reason
+	// No gorilla read limit: it would close with an empty reason. Messages
+	// are read only up to MaxMessageSize+1 bytes here and in readLoop.
 	_ = conn.SetReadDeadline(time.Now().Add(b.cfg.FirstMessageTimeout))
 	_, r, err := conn.NextReader()
 	if err != nil {

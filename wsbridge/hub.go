@@ -205,3 +205,9 @@ func truncReason(s string) string {
 	}
 	return s
 }
+
+func (b *Bridge) hubCount() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.hubs)
+}
