@@ -39,7 +39,9 @@ func (b *Bridge) IsWebSocket(ctx *fasthttp.RequestCtx) bool {
 	if !ctx.IsGet() || !bytes.EqualFold(ctx.Request.Header.Peek("Upgrade"), []byte("websocket")) {
 		return false
 	}
-	_, _, status, _ := b.route(string(ctx.Path()))
+	// The original path: fasthttp's normalized one turns goloop's
+	// empty-channel form /api/v3//block into /api/v3/block.
+	_, _, status, _ := b.route(string(ctx.Request.URI().PathOriginal()))
 	return status == 0
 }
 
