@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/icon-edge/icon-edge/cache"
 	"github.com/icon-edge/icon-edge/proxy"
 	"github.com/icon-edge/icon-edge/upstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -71,6 +72,13 @@ func Start(cfg Config, log *slog.Logger) (*Edge, error) {
 		DebugAPI: cfg.DebugAPI, DisabledMethods: cfg.DisabledMethods,
 	}, pool, reg, reg, log)
 
+	if cfg.Cache.Enabled {
+		c, err := cache.New(cache.Config{MaxBytes: cfg.Cache.MaxBytes, FinalityDepth: cfg.Cache.FinalityDepth}, reg)
+		if err != nil {
+			return nil, fmt.Errorf("cache: %w", err)
+		}
+		ps.SetCache(c)
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)

@@ -30,6 +30,14 @@ type Config struct {
 	Health          Health   `yaml:"health"`
 	Limits          Limits   `yaml:"limits"`
 	Shutdown        Shutdown `yaml:"shutdown"`
+	Cache           Cache    `yaml:"cache"`
+}
+
+// Cache configures the answer cache and in-flight coalescing.
+type Cache struct {
+	Enabled       bool  `yaml:"enabled"`
+	MaxBytes      int64 `yaml:"max_bytes"`
+	FinalityDepth int64 `yaml:"finality_depth"`
 }
 
 // Health configures probing and in-sync tracking.
@@ -81,6 +89,7 @@ func Defaults() Config {
 			AttemptTimeout: 3 * time.Second, MaxRetries: 2, DefaultWaitTimeout: 10 * time.Second,
 			MaxWaitTimeout: 60 * time.Second, MaxConnsPerNode: 512, IdleTimeout: 90 * time.Second},
 		Shutdown: Shutdown{DrainDelay: 5 * time.Second, Timeout: 30 * time.Second},
+		Cache:    Cache{Enabled: true, MaxBytes: 256 << 20, FinalityDepth: 1},
 	}
 }
 
@@ -98,7 +107,6 @@ func LoadFile(path string, into *Config) error {
 	}
 	return nil
 }
-
 
 // ApplyEnv overrides settings from ICON_EDGE_* variables, the place for
 // secrets and per-host values that should not live in a shared file.
@@ -173,6 +181,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Limits.MaxRetries < 0 || c.Limits.MaxRetries > 3 {
 		return bad("limits.max_retries", "must be between 0 and 3", c.Limits.MaxRetries)
+	}
+	if c.Cache.Enabled && c.Cache.MaxBytes < 1<<20 {
+		return bad("cache.max_bytes", "must be at least 1 MiB", c.Cache.MaxBytes)
+	}
+	if c.Cache.FinalityDepth < 0 {
+		return bad("cache.finality_depth", "must not be negative", c.Cache.FinalityDepth)
 	}
 	if c.Limits.MaxConnsPerIP < 0 {
 		return bad("limits.max_conns_per_ip", "must not be negative (0 = unlimited)", c.Limits.MaxConnsPerIP)

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/icon-edge/icon-edge/cache"
 	"github.com/icon-edge/icon-edge/icon"
 	"github.com/icon-edge/icon-edge/upstream"
 	"github.com/valyala/fasthttp"
@@ -33,6 +34,7 @@ func (s *Server) serveBatch(ctx *fasthttp.RequestCtx, v *fastjson.Value, body []
 	}
 	calls := make([]call, len(items))
 	var reads, writes []*call
+	tip := s.pool.Tip()
 	for i, it := range items {
 		c := &calls[i]
 		s.parseCall(it, debugAPI, c)
@@ -44,6 +46,9 @@ func (s *Server) serveBatch(ctx *fasthttp.RequestCtx, v *fastjson.Value, body []
 		case c.method.kind == routeWrite:
 			writes = append(writes, c)
 		case !c.notify:
+			if s.cachedBatchItem(ctx.Path(), c, tip) {
+				continue
+			}
 			reads = append(reads, c)
 		}
 	}
@@ -84,6 +89,15 @@ func (s *Server) serveBatch(ctx *fasthttp.RequestCtx, v *fastjson.Value, body []
 		wg.Go(func() { s.sendBatchWrite(o, c, writeBodies[i], deadline) })
 	}
 	wg.Wait()
+	if s.cache != nil {
+		for _, c := range reads {
+			if c.cacheKind != cache.NoCache && c.code == 0 {
+				if res := rawMember(c.answer, "result"); res != nil {
+					s.cache.Put(c.cacheKey, c.method.name, c.cacheKind, tip, res)
+				}
+			}
+		}
+	}
 
 	out := make([]byte, 0, 256*len(calls))
 	out = append(out, '[')

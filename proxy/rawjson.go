@@ -86,3 +86,35 @@ func hasControlBytes(b []byte) bool {
 	}
 	return false
 }
+
+// rawMember returns the raw value of a top-level member of a JSON object,
+// nil when absent.
+func rawMember(obj []byte, name string) []byte {
+	i := skipSpace(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return nil
+	}
+	i++
+	for {
+		i = skipSpace(obj, i)
+		if i >= len(obj) || obj[i] != '"' {
+			return nil
+		}
+		kEnd := stringEnd(obj, i)
+		key := obj[i+1 : max(kEnd-1, i+1)]
+		i = skipSpace(obj, kEnd)
+		if i >= len(obj) || obj[i] != ':' {
+			return nil
+		}
+		i = skipSpace(obj, i+1)
+		vEnd := valueEnd(obj, i)
+		if string(key) == name {
+			return obj[i:vEnd]
+		}
+		i = skipSpace(obj, vEnd)
+		if i >= len(obj) || obj[i] != ',' {
+			return nil
+		}
+		i++
+	}
+}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"github.com/icon-edge/icon-edge/cache"
 	"github.com/icon-edge/icon-edge/icon"
 	"github.com/icon-edge/icon-edge/upstream"
 	"github.com/valyala/fastjson"
@@ -23,6 +24,9 @@ type call struct {
 	code     int    // JSON-RPC error code of the answer, 0 on success
 	upstream string
 	retries  int
+
+	cacheKind cache.Kind
+	cacheKey  []byte
 }
 
 // parseCall validates one request object the way goloop does, in goloop's

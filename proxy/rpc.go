@@ -51,6 +51,9 @@ func (s *Server) serveRPC(ctx *fasthttp.RequestCtx, debugAPI bool) {
 		s.metrics.httpStatus(fasthttp.StatusOK)
 		return
 	}
+	if s.cache != nil && c.method.kind != routeWrite && s.serveCached(ctx, &c, start) {
+		return
+	}
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
 	upstreamRequest(req, originOf(ctx), body)
@@ -216,3 +219,5 @@ func earlier(a, b time.Time) time.Time {
 	}
 	return a
 }
+
+func fastjsonInt(b []byte, keys ...string) int64 { return int64(fastjson.GetInt(b, keys...)) }

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/icon-edge/icon-edge/cache"
 	"github.com/icon-edge/icon-edge/icon"
 	"github.com/icon-edge/icon-edge/upstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -90,6 +91,7 @@ type Server struct {
 	parsers  fastjson.ParserPool
 	draining atomic.Bool
 	promHTTP fasthttp.RequestHandler
+	cache    *cache.Cache // nil: no caching
 }
 
 // New builds the request path over pool. Metrics register on reg; gatherer

@@ -39,6 +39,8 @@ func edgeConfig(c *iconsim.Cluster) edge.Config {
 	cfg.Health.ProbeTimeout = 300 * time.Millisecond
 	cfg.Health.BackoffMin = 100 * time.Millisecond
 	cfg.Health.BackoffMax = 500 * time.Millisecond
+	// Routing tests count what each node served; caching is tested on its own.
+	cfg.Cache.Enabled = false
 	return cfg
 }
 
@@ -151,3 +153,6 @@ func ctxT(t *testing.T) context.Context {
 }
 
 var _ = bytes.Equal
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+func sleepMS(ms int)                      { time.Sleep(time.Duration(ms) * time.Millisecond) }

@@ -1,0 +1,107 @@
+package proxy
+
+import (
+	"errors"
+	"time"
+
+	"github.com/icon-edge/icon-edge/cache"
+	"github.com/icon-edge/icon-edge/icon"
+	"github.com/valyala/fasthttp"
+)
+
+// SetCache turns on answer caching and in-flight coalescing for reads.
+func (s *Server) SetCache(c *cache.Cache) { s.cache = c }
+
+// cacheKey scopes a call's cache key by path, so channels never share answers.
+func (s *Server) cacheKey(path []byte, c *call) []byte {
+	key := append(make([]byte, 0, 128), path...)
+	key = append(key, 0)
+	return cache.AppendKey(key, c.method.name, c.params)
+}
+
+// errNotRPC carries a node answer that is not a JSON-RPC object (e.g. a
+// plain-text 404 "No channel") to every coalesced waiter unchanged.
+type errNotRPC struct {
+	status      int
+	contentType string
+	body        []byte
+}
+
+func (e *errNotRPC) Error() string { return "not a JSON-RPC answer" }
+
+// serveCached answers a read from the cache, or joins/leads the one upstream
+// call for identical in-flight reads. It returns false when the call is not
+// cacheable and must take the normal path.
+func (s *Server) serveCached(ctx *fasthttp.RequestCtx, c *call, start time.Time) bool {
+	tip := s.pool.Tip()
+	kind := s.cache.Classify(c.method.name, c.params, tip)
+	if kind == cache.NoCache {
+		return false
+	}
+	key := s.cacheKey(ctx.Path(), c)
+	if res, ok := s.cache.Get(key, tip); ok {
+		s.finishCached(ctx, c, start, fasthttp.StatusOK, cache.Answer{Result: res})
+		return true
+	}
+	o, body, deadline := originOf(ctx), ctx.PostBody(), s.deadline(ctx, c.method, start)
+	ans, _, err := s.cache.Do(key, c.method.name, kind, tip, func() (cache.Answer, error) {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		upstreamRequest(req, o, body)
+		s.sendRead(c, req, resp, deadline)
+		return answerOf(resp)
+	})
+	var raw *errNotRPC
+	if errors.As(err, &raw) {
+		ctx.SetStatusCode(raw.status)
+		ctx.SetContentTypeBytes([]byte(raw.contentType))
+		ctx.SetBody(raw.body)
+		s.metrics.httpStatus(raw.status)
+		return true
+	}
+	s.finishCached(ctx, c, start, ans.Status, ans)
+	return true
+}
+
+func (s *Server) finishCached(ctx *fasthttp.RequestCtx, c *call, start time.Time, status int, ans cache.Answer) {
+	c.code = 0
+	if ans.Error != nil {
+		c.code = int(fastjsonInt(ans.Error, "code"))
+	}
+	s.metrics.invalidOrMethod(c.method).observe(c.code, time.Since(start))
+	s.writeJSON(ctx, status, ans.AppendTo(nil, c.id))
+}
+
+// answerOf splits a node's single answer into the id-free parts the cache
+// keeps; the slices are fresh copies, as coalesced waiters share them.
+func answerOf(resp *fasthttp.Response) (cache.Answer, error) {
+	body := resp.Body()
+	if res := rawMember(body, "result"); res != nil {
+		return cache.Answer{Result: append([]byte(nil), res...), Status: resp.StatusCode()}, nil
+	}
+	if e := rawMember(body, "error"); e != nil {
+		return cache.Answer{Error: append([]byte(nil), e...), Status: resp.StatusCode()}, nil
+	}
+	return cache.Answer{}, &errNotRPC{status: resp.StatusCode(), contentType: string(resp.Header.ContentType()),
+		body: append([]byte(nil), body...)}
+}
+
+// cachedBatchItem answers a batch read from the cache when it can; otherwise
+// it notes the key so the answer can be stored once the node has given it.
+func (s *Server) cachedBatchItem(path []byte, c *call, tip int64) bool {
+	if s.cache == nil {
+		return false
+	}
+	c.cacheKind = s.cache.Classify(c.method.name, c.params, tip)
+	if c.cacheKind == cache.NoCache {
+		return false
+	}
+	c.cacheKey = s.cacheKey(path, c)
+	res, ok := s.cache.Get(c.cacheKey, tip)
+	if !ok {
+		return false
+	}
+	c.answer = icon.AppendResponseResult(nil, c.id, res)
+	return true
+}
