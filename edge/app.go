@@ -11,6 +11,7 @@ import (
 
 	"github.com/icon-edge/icon-edge/cache"
 	"github.com/icon-edge/icon-edge/proxy"
+	"github.com/icon-edge/icon-edge/ratelimit"
 	"github.com/icon-edge/icon-edge/upstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -78,6 +79,13 @@ func Start(cfg Config, log *slog.Logger) (*Edge, error) {
 			return nil, fmt.Errorf("cache: %w", err)
 		}
 		ps.SetCache(c)
+	}
+	if cfg.RateLimit != nil {
+		l, err := ratelimit.New(*cfg.RateLimit, reg)
+		if err != nil {
+			return nil, fmt.Errorf("config: ratelimit: %w", err)
+		}
+		ps.SetLimiter(l)
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/icon-edge/icon-edge/ratelimit"
 	"github.com/icon-edge/icon-edge/upstream"
 	"gopkg.in/yaml.v3"
 )
@@ -31,6 +32,8 @@ type Config struct {
 	Limits          Limits   `yaml:"limits"`
 	Shutdown        Shutdown `yaml:"shutdown"`
 	Cache           Cache    `yaml:"cache"`
+	// RateLimit turns on per-client limits and access control when present.
+	RateLimit *ratelimit.Config `yaml:"ratelimit"`
 }
 
 // Cache configures the answer cache and in-flight coalescing.

@@ -53,6 +53,9 @@ func (s *Server) serveBatch(ctx *fasthttp.RequestCtx, v *fastjson.Value, body []
 		}
 	}
 
+	if !s.admit(ctx, calls, nil) {
+		return
+	}
 	deadline := start.Add(s.cfg.RequestTimeout)
 	for _, c := range writes {
 		deadline = later(deadline, s.deadline(ctx, c.method, start))

@@ -45,6 +45,9 @@ func (s *Server) serveRPC(ctx *fasthttp.RequestCtx, debugAPI bool) {
 		s.writeJSON(ctx, fasthttp.StatusBadRequest, icon.AppendResponseError(nil, c.id, c.err))
 		return
 	}
+	if s.limiter != nil && !s.admit(ctx, []call{c}, c.id) {
+		return
+	}
 	if c.notify && c.method.kind != routeWrite {
 		// goloop does not execute a read nobody waits for.
 		ctx.SetStatusCode(fasthttp.StatusOK)

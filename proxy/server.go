@@ -17,6 +17,7 @@ import (
 
 	"github.com/icon-edge/icon-edge/cache"
 	"github.com/icon-edge/icon-edge/icon"
+	"github.com/icon-edge/icon-edge/ratelimit"
 	"github.com/icon-edge/icon-edge/upstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -91,7 +92,8 @@ type Server struct {
 	parsers  fastjson.ParserPool
 	draining atomic.Bool
 	promHTTP fasthttp.RequestHandler
-	cache    *cache.Cache // nil: no caching
+	cache    *cache.Cache       // nil: no caching
+	limiter  *ratelimit.Limiter // nil: no limits
 }
 
 // New builds the request path over pool. Metrics register on reg; gatherer
