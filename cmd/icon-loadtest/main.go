@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -91,6 +92,15 @@ func (c *common) config(target, mode string, stderr io.Writer) loadtest.Config {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, nil)))
+	// For profiling the tester itself: ICON_LOADTEST_CPUPROFILE=file.
+	if p := os.Getenv("ICON_LOADTEST_CPUPROFILE"); p != "" {
+		if f, err := os.Create(p); err == nil {
+			defer f.Close()
+			if pprof.StartCPUProfile(f) == nil {
+				defer pprof.StopCPUProfile()
+			}
+		}
+	}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
