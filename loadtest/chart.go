@@ -100,15 +100,17 @@ func lineChart(id, title, unit string, n int, ss []series, logY bool, marks []ma
 		}
 		return float64(padT) + ph*(1-v/hi)
 	}
-	xmax := math.Max(float64(n-1), 1)
-	x := func(i float64) float64 { return float64(padL) + pw*i/xmax }
+	// Point i covers second [i, i+1): it is drawn at its middle, so a change
+	// lines up with the moment (and hook marker) that caused it.
+	xmax := math.Max(float64(n), 1)
+	x := func(sec float64) float64 { return float64(padL) + pw*sec/xmax }
 	for _, t := range ticks {
 		fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" class="grid"/><text x="%d" y="%.1f" class="yt">%s</text>`,
 			padL, chartW-padR, y(t), y(t), padL-6, y(t)+4, fmtTick(t))
 	}
 	fmt.Fprintf(&b, `<text x="14" y="%d" class="ax" transform="rotate(-90 14 %d)">%s</text>`, padT+int(ph/2), padT+int(ph/2), html.EscapeString(unit))
 	step := max(1, int(math.Ceil(xmax/10)))
-	for i := 0; i < n; i += step {
+	for i := 0; i <= n; i += step {
 		fmt.Fprintf(&b, `<text x="%.1f" y="%d" class="xt">%ds</text>`, x(float64(i)), chartH-padB+16, i)
 	}
 	fmt.Fprintf(&b, `<text x="%d" y="%d" class="ax">time since start</text>`, padL+int(pw/2), chartH-6)
@@ -125,7 +127,7 @@ func lineChart(id, title, unit string, n int, ss []series, logY bool, marks []ma
 		}
 		var pts strings.Builder
 		for i, v := range s.values {
-			fmt.Fprintf(&pts, "%.1f,%.1f ", x(float64(i)), y(v))
+			fmt.Fprintf(&pts, "%.1f,%.1f ", x(float64(i)+0.5), y(v))
 		}
 		dash := ""
 		if s.dashed {
