@@ -132,7 +132,13 @@ func sendTokenTransfer(t testing.TB, sim *iconsim.Cluster, to, value string) {
 		t.Fatal(err)
 	}
 	body := `{"jsonrpc":"2.0","id":1,"method":"icx_sendTransaction","params":` + string(p) + `}`
-	res, err := http.Post(sim.URLs()[0]+"/api/v3", "application/json", strings.NewReader(body))
+	node := sim.URLs()[0]
+	for i := sim.Nodes() - 1; i >= 0; i-- { // any node that is up shares the chain
+		if !sim.Node(i).Stats().Faults.Down {
+			node = sim.URLs()[i]
+		}
+	}
+	res, err := http.Post(node+"/api/v3", "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
