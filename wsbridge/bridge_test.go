@@ -194,6 +194,17 @@ func TestLimitsCloseWithReasons(t *testing.T) {
 	_ = b.WriteMessage(websocket.TextMessage, []byte(first))
 	expectClose(t, b, websocket.ClosePolicyViolation, "too many subscription")
 
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(5 * time.Millisecond) { // b's slot is freed
+		e.bridge.mu.Lock()
+		n := e.bridge.perIP["127.0.0.1"]
+		e.bridge.mu.Unlock()
+		if n < 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("per-IP count stuck at %d", n)
+		}
+	}
 	big := dial(t, e.url+"/api/v3/icon_dex/block", `{"height":"0x1","eventFilters":[{"event":"`+strings.Repeat("x", 100)+`"}]}`)
 	expectClose(t, big, websocket.CloseMessageTooBig, "too big")
 	readJSON(t, a) // unaffected
