@@ -48,7 +48,7 @@ func BenchmarkEngine(b *testing.B) {
 	url := stubServer(b)
 	const conc = 32
 	b.Run("bare-fasthttp", func(b *testing.B) {
-		tg, _ := newTarget(url, conc, 10*time.Second)
+		tg, _ := newTargetCfg(url, Config{MaxInflight: conc, Timeout: 10 * time.Second})
 		work := make(chan struct{}, conc)
 		var wg sync.WaitGroup
 		for i := 0; i < conc; i++ {
@@ -60,7 +60,7 @@ func BenchmarkEngine(b *testing.B) {
 				req.SetRequestURI(url + "/api/v3")
 				for range work {
 					req.SetBodyRaw(benchBody)
-					if err := tg.client.Do(req, resp); err != nil {
+					if err := tg.client.DoDeadline(req, resp, time.Now().Add(10*time.Second)); err != nil {
 						b.Error(err)
 					}
 				}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"strings"
 	"sync"
@@ -41,6 +42,8 @@ type Config struct {
 	LateThreshold time.Duration // a send later than this behind schedule is "late" (0 means 5ms)
 	Hooks         []Hook        // chaos hooks fired at offsets into the run
 	Progress      io.Writer     // one status line per second; nil for quiet
+	Warm          int           // connections dialed before the clock starts (0 means min(MaxInflight, 32); <0 none)
+	Pipeline      int           // >0: HTTP/1.1 pipelining over this many connections (fasthttp.PipelineClient)
 	Mode          string        // "replay", "synth", … for the report
 	Description   string        // workload description for the report
 }
@@ -52,6 +55,12 @@ func (c *Config) defaults() error {
 	if c.Timeout <= 0 {
 		c.Timeout = 10 * time.Second
 	}
+	if c.Warm == 0 {
+		c.Warm = min(c.MaxInflight, 32)
+	}
+	if c.Pipeline > 0 {
+		c.Warm = min(c.Warm, c.Pipeline)
+	}
 	if c.LateThreshold <= 0 {
 		c.LateThreshold = 5 * time.Millisecond
 	}
@@ -61,14 +70,20 @@ func (c *Config) defaults() error {
 	return nil
 }
 
+// doer is fasthttp's HostClient or, with Config.Pipeline, its PipelineClient.
+type doer interface {
+	DoDeadline(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error
+}
+
 // target is a parsed base URL.
 type target struct {
 	base   string // scheme://host
 	prefix string // path prefix without trailing slash
-	client *fasthttp.HostClient
+	client doer
+	warm   *warmDialer
 }
 
-func newTarget(raw string, maxConns int, timeout time.Duration) (*target, error) {
+func newTargetCfg(raw string, cfg Config) (*target, error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("loadtest: target %q is not an http(s) URL", raw)
@@ -81,22 +96,78 @@ func newTarget(raw string, maxConns int, timeout time.Duration) (*target, error)
 			addr += ":80"
 		}
 	}
-	return &target{
+	t := &target{
 		base:   u.Scheme + "://" + u.Host,
 		prefix: strings.TrimSuffix(u.EscapedPath(), "/"),
-		client: &fasthttp.HostClient{
+		warm:   &warmDialer{ch: make(chan net.Conn, max(cfg.Warm, 0)), timeout: cfg.Timeout},
+	}
+	if cfg.Pipeline > 0 {
+		t.client = &fasthttp.PipelineClient{
 			Addr:                          addr,
 			IsTLS:                         u.Scheme == "https",
-			MaxConns:                      maxConns,
-			ReadTimeout:                   timeout,
-			WriteTimeout:                  timeout,
-			MaxIdleConnDuration:           30 * time.Second,
+			MaxConns:                      cfg.Pipeline,
+			MaxPendingRequests:            cfg.MaxInflight,
+			ReadTimeout:                   cfg.Timeout,
+			WriteTimeout:                  cfg.Timeout,
 			NoDefaultUserAgentHeader:      true,
 			DisableHeaderNamesNormalizing: true,
 			DisablePathNormalizing:        true,
-			MaxResponseBodySize:           64 << 20,
-		},
-	}, nil
+			Dial:                          t.warm.dial,
+		}
+		return t, nil
+	}
+	t.client = &fasthttp.HostClient{
+		Addr:                          addr,
+		IsTLS:                         u.Scheme == "https",
+		MaxConns:                      cfg.MaxInflight,
+		ReadTimeout:                   cfg.Timeout,
+		WriteTimeout:                  cfg.Timeout,
+		MaxIdleConnDuration:           30 * time.Second,
+		NoDefaultUserAgentHeader:      true,
+		DisableHeaderNamesNormalizing: true,
+		DisablePathNormalizing:        true,
+		MaxResponseBodySize:           64 << 20,
+		Dial:                          t.warm.dial,
+	}
+	return t, nil
+}
+
+// warmDialer hands out connections dialed before the clock starts, so the
+// first burst of a run does not wait for TCP handshakes (which would show as
+// late sends that are the network's, not the schedule's).
+type warmDialer struct {
+	ch      chan net.Conn
+	timeout time.Duration
+}
+
+func (w *warmDialer) fill(addr string, n int) {
+	for i := 0; i < min(n, cap(w.ch)); i++ {
+		c, err := fasthttp.DialTimeout(addr, w.timeout)
+		if err != nil {
+			return // the run will report the target's errors
+		}
+		w.ch <- c
+	}
+}
+
+func (w *warmDialer) dial(addr string) (net.Conn, error) {
+	select {
+	case c := <-w.ch:
+		return c, nil
+	default:
+		return fasthttp.DialTimeout(addr, w.timeout)
+	}
+}
+
+func (w *warmDialer) close() {
+	for {
+		select {
+		case c := <-w.ch:
+			c.Close()
+		default:
+			return
+		}
+	}
 }
 
 type job struct {
@@ -140,10 +211,12 @@ func run(ctx context.Context, cfg Config, src Source, coll *collector, offset ti
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	tg, err := newTarget(cfg.Target, cfg.MaxInflight, cfg.Timeout)
+	tg, err := newTargetCfg(cfg.Target, cfg)
 	if err != nil {
 		return nil, err
 	}
+	tg.warm.fill(hostAddr(tg), cfg.Warm)
+	defer tg.warm.close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -320,4 +393,14 @@ func progress(cfg Config, start time.Time, cnt *counters, stop <-chan struct{}) 
 			lastSent = sent
 		}
 	}
+}
+
+func hostAddr(t *target) string {
+	switch c := t.client.(type) {
+	case *fasthttp.HostClient:
+		return c.Addr
+	case *fasthttp.PipelineClient:
+		return c.Addr
+	}
+	return ""
 }

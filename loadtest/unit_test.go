@@ -190,3 +190,22 @@ func TestProgressLine(t *testing.T) {
 		t.Fatalf("progress:\n%s", out.String())
 	}
 }
+
+// Pipelined mode sends the same requests and classifies the answers alike.
+func TestPipelinedMode(t *testing.T) {
+	node := newFakeNode(t, 0)
+	rep, err := Run(context.Background(), Config{Target: node.url, Pipeline: 2}, &constSource{n: 300, gap: 200 * time.Microsecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Completed != 300 || rep.Failed != 0 || len(node.got()) != 300 {
+		t.Fatalf("%s; server got %d", rep, len(node.got()))
+	}
+	seen := map[int]bool{}
+	for _, a := range node.got() {
+		seen[idOf(t, a.body)] = true
+	}
+	if len(seen) != 300 {
+		t.Fatalf("%d distinct requests arrived", len(seen))
+	}
+}

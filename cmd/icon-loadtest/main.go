@@ -60,6 +60,7 @@ type common struct {
 	maxInflight int
 	timeout     time.Duration
 	late        time.Duration
+	pipeline    int
 	quiet       bool
 	jsonOut     string
 	htmlOut     string
@@ -71,6 +72,7 @@ func (c *common) register(fs *flag.FlagSet, withHooks bool) {
 	fs.IntVar(&c.maxInflight, "max-inflight", 512, "requests in flight at once; sends beyond it wait and count as late")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "per-request timeout")
 	fs.DurationVar(&c.late, "late-threshold", 5*time.Millisecond, "a send this far behind schedule counts as late")
+	fs.IntVar(&c.pipeline, "pipeline", 0, "HTTP/1.1 pipelining over this many connections (fewer syscalls for very high rates; responses on a connection come back in order)")
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress line on stderr")
 	fs.StringVar(&c.jsonOut, "json", "", "write the report as JSON to this file")
 	fs.StringVar(&c.htmlOut, "html", "", "write a self-contained HTML report with charts to this file")
@@ -82,7 +84,7 @@ func (c *common) register(fs *flag.FlagSet, withHooks bool) {
 func (c *common) config(target, mode string, stderr io.Writer) loadtest.Config {
 	cfg := loadtest.Config{
 		Target: target, Duration: c.duration, MaxInflight: c.maxInflight, Timeout: c.timeout,
-		LateThreshold: c.late, Hooks: c.at, Mode: mode,
+		LateThreshold: c.late, Hooks: c.at, Mode: mode, Pipeline: c.pipeline,
 	}
 	if !c.quiet {
 		cfg.Progress = stderr
