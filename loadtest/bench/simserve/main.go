@@ -10,12 +10,16 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/icon-edge/icon-edge/icon"
 	"github.com/icon-edge/icon-edge/test/iconsim"
 	"github.com/valyala/fasthttp"
 )
@@ -52,6 +56,7 @@ func main() {
 	nodes := flag.Int("nodes", 1, "nodes")
 	block := flag.Duration("block", time.Second, "block interval")
 	stub := flag.Bool("stub", false, "canned-answer server instead of the simulator")
+	txs := flag.Int("txs", 20, "signed transfers sent at start so blocks hold transactions to look up")
 	flag.Parse()
 	if *stub {
 		serveStub(*listen)
@@ -64,10 +69,44 @@ func main() {
 		os.Exit(1)
 	}
 	defer c.Close()
+	if err := seedTransfers(c, *txs); err != nil {
+		fmt.Fprintln(os.Stderr, "simserve: seeding transfers:", err)
+	}
 	for _, u := range c.URLs() {
 		fmt.Println(u) // the bench script reads the URLs from stdout
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	<-ctx.Done()
+}
+
+// seedTransfers sends n transfers from the funded dev account and waits for
+// a block to include them, so a workload finds transaction hashes and
+// accounts in the recent blocks.
+func seedTransfers(c *iconsim.Cluster, n int) error {
+	if n <= 0 {
+		return nil
+	}
+	w, err := icon.NewWallet(iconsim.DevPrivateKey)
+	if err != nil {
+		return err
+	}
+	url := c.URLs()[0] + "/api/v3"
+	start := c.Height()
+	now := time.Now()
+	for i := 0; i < n; i++ {
+		params, _, err := w.SignTransfer(iconsim.Dev2Address, big.NewInt(int64(i+1)), c.NID(), 0x30d40, now.Add(time.Duration(i)*time.Microsecond))
+		if err != nil {
+			return err
+		}
+		body := `{"jsonrpc":"2.0","id":1,"method":"icx_sendTransaction","params":` + string(params) + `}`
+		resp, err := http.Post(url, "application/json", strings.NewReader(body))
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return c.Node(0).WaitHeight(ctx, start+2)
 }
