@@ -82,6 +82,9 @@ func (h Hook) fire(ctx context.Context, start time.Time, out chan<- HookEvent) {
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
+		// Said in the report: a hook that never fired must not look like
+		// a fault the target survived.
+		out <- HookEvent{AtMs: float64(h.At.Microseconds()) / 1000, Spec: h.String(), Error: "not fired: the run ended first"}
 		return
 	case <-t.C:
 	}

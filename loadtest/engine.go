@@ -181,6 +181,7 @@ type job struct {
 // counters are read by the progress line while the run is going.
 type counters struct {
 	sent, done, failed, rpcErr, late, inflight atomic.Int64
+	dropped                                    atomic.Int64 // queued when the run was interrupted
 	lastP99                                    atomic.Int64 // µs, last finished second
 }
 
@@ -230,7 +231,7 @@ func run(ctx context.Context, cfg Config, src Source, coll *collector, offset ti
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			worker(tg, work, results, &pool, cfg, &cnt)
+			worker(ctx, tg, work, results, &pool, cfg, &cnt)
 		}()
 	}
 	// The clock starts once the workers exist, so starting hundreds of
@@ -262,6 +263,7 @@ func run(ctx context.Context, cfg Config, src Source, coll *collector, offset ti
 	info.scheduled, info.notSent = schedule(ctx, cfg, src, work, &pool, start, &cnt)
 	close(work)
 	wg.Wait()
+	info.notSent += cnt.dropped.Load()
 	info.elapsed = time.Since(start)
 	close(results)
 	<-collDone
@@ -315,7 +317,7 @@ func schedule(ctx context.Context, cfg Config, src Source, work chan<- *job, poo
 	return scheduled, notSent
 }
 
-func worker(tg *target, work <-chan *job, results chan<- result, pool *sync.Pool, cfg Config, cnt *counters) {
+func worker(ctx context.Context, tg *target, work <-chan *job, results chan<- result, pool *sync.Pool, cfg Config, cnt *counters) {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
@@ -327,6 +329,11 @@ func worker(tg *target, work <-chan *job, results chan<- result, pool *sync.Pool
 	base := len(uri)
 	lastPath, first := "", true
 	for j := range work {
+		if ctx.Err() != nil { // interrupted: what is still queued is not sent
+			cnt.dropped.Add(1)
+			pool.Put(j)
+			continue
+		}
 		// An empty path means the target URL itself (e.g. .../api/v3).
 		cnt.inflight.Add(1)
 		sendAt := time.Now()

@@ -209,3 +209,30 @@ func TestPipelinedMode(t *testing.T) {
 		t.Fatalf("%d distinct requests arrived", len(seen))
 	}
 }
+
+// A hook due after the run is reported as not fired; an interrupted run
+// stops scheduling, reports what it did and counts what it did not send.
+func TestHookNotFiredAndInterruption(t *testing.T) {
+	node := newFakeNode(t, 0)
+	hook, _ := ParseHook("5s:POST:" + node.url + `/_sim/faults:{"down":true}`)
+	rep, err := Run(context.Background(), Config{Target: node.url, Hooks: []Hook{hook}}, &constSource{n: 20, gap: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Hooks) != 1 || !strings.Contains(rep.Hooks[0].Error, "not fired") || rep.Failed != 0 {
+		t.Fatalf("hooks %+v", rep.Hooks)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	rep, err = Run(ctx, Config{Target: node.url}, &constSource{n: 1000, gap: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el > 3*time.Second {
+		t.Fatalf("interrupted run took %v", el)
+	}
+	if rep.Completed < 20 || rep.Completed > 40 || rep.NotSent < 1 {
+		t.Fatalf("interrupted at 300ms of a 10s run: %s", rep)
+	}
+}
