@@ -3,10 +3,12 @@ package edge
 import (
 	"context"
 	"fmt"
+	"github.com/icon-edge/icon-edge/accesslog"
 	"io"
 	"log/slog"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/icon-edge/icon-edge/cache"
@@ -27,7 +29,10 @@ type Edge struct {
 	server   *fasthttp.Server
 	ln       net.Listener
 	registry *prometheus.Registry
+	access   *accesslog.Logger
 	served   chan error
+	stopOnce sync.Once
+	stopErr  error
 	cancel   context.CancelFunc
 }
 
@@ -80,6 +85,11 @@ func Start(cfg Config, log *slog.Logger) (*Edge, error) {
 		}
 		ps.SetCache(c)
 	}
+	access, err := accesslog.New(cfg.AccessLog, reg, log)
+	if err != nil {
+		return nil, fmt.Errorf("config: access_log: %w", err)
+	}
+	ps.SetAccessLog(access)
 	if cfg.RateLimit != nil {
 		l, err := ratelimit.New(*cfg.RateLimit, reg)
 		if err != nil {
@@ -89,11 +99,12 @@ func Start(cfg Config, log *slog.Logger) (*Edge, error) {
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
+		_ = access.Close(context.Background())
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	pool.Start(ctx)
-	e := &Edge{cfg: cfg, log: log, pool: pool, proxy: ps, ln: ln, registry: reg, served: make(chan error, 1), cancel: cancel}
+	e := &Edge{cfg: cfg, log: log, pool: pool, proxy: ps, ln: ln, registry: reg, access: access, served: make(chan error, 1), cancel: cancel}
 	e.server = &fasthttp.Server{
 		Handler:               ps.Handler,
 		ErrorHandler:          ps.ErrorHandler,
@@ -152,8 +163,14 @@ func (e *Edge) Reload(next Config) error {
 }
 
 // Shutdown drains: /readyz fails for the drain delay so balancers move away,
-// then the listener closes and open requests finish within ctx.
+// then the listener closes and open requests finish within ctx. Calling it
+// again returns the first result.
 func (e *Edge) Shutdown(ctx context.Context, drainDelay time.Duration) error {
+	e.stopOnce.Do(func() { e.stopErr = e.shutdown(ctx, drainDelay) })
+	return e.stopErr
+}
+
+func (e *Edge) shutdown(ctx context.Context, drainDelay time.Duration) error {
 	e.proxy.SetDraining(true)
 	if drainDelay > 0 {
 		e.log.Info("draining: /readyz now fails", "delay", drainDelay)
@@ -166,6 +183,10 @@ func (e *Edge) Shutdown(ctx context.Context, drainDelay time.Duration) error {
 	e.cancel()
 	e.pool.Close()
 	<-e.served
+	// Flush what was logged while requests finished.
+	if cerr := e.access.Close(ctx); cerr != nil && err == nil {
+		err = cerr
+	}
 	return err
 }
 

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/icon-edge/icon-edge/accesslog"
 	"io"
 	"net"
 	"os"
@@ -34,6 +35,8 @@ type Config struct {
 	Cache           Cache    `yaml:"cache"`
 	// RateLimit turns on per-client limits and access control when present.
 	RateLimit *ratelimit.Config `yaml:"ratelimit"`
+	// AccessLog ships one document per call to Elasticsearch and/or a file.
+	AccessLog accesslog.Config `yaml:"access_log"`
 }
 
 // Cache configures the answer cache and in-flight coalescing.
@@ -122,6 +125,18 @@ func ApplyEnv(c *Config, getenv func(string) string) {
 	}
 	if v := getenv("ICON_EDGE_UPSTREAMS"); v != "" {
 		c.Upstreams = strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })
+	}
+	es := &c.AccessLog.Elasticsearch
+	for name, dst := range map[string]*string{
+		"ICON_EDGE_ES_USERNAME": &es.Username, "ICON_EDGE_ES_PASSWORD": &es.Password,
+		"ICON_EDGE_ES_API_KEY": &es.APIKey, "ICON_EDGE_ACCESSLOG_HASH_SALT": &c.AccessLog.HashSalt,
+	} {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	if v := getenv("ICON_EDGE_ES_ADDRESSES"); v != "" {
+		es.Addresses = strings.Split(v, ",")
 	}
 }
 

@@ -53,7 +53,7 @@ func (s *Server) serveBatch(ctx *fasthttp.RequestCtx, v *fastjson.Value, body []
 		}
 	}
 
-	if !s.admit(ctx, calls, nil) {
+	if !s.admit(ctx, calls, nil, start) {
 		return
 	}
 	deadline := start.Add(s.cfg.RequestTimeout)
@@ -115,7 +115,7 @@ func (s *Server) serveBatch(ctx *fasthttp.RequestCtx, v *fastjson.Value, body []
 		}
 		out = append(out, c.answer...)
 		answered++
-		s.metrics.invalidOrMethod(c.method).observe(c.code, time.Since(start))
+		s.record(ctx, c, fasthttp.StatusOK, start, len(c.answer))
 	}
 	if answered == 0 {
 		ctx.SetStatusCode(fasthttp.StatusOK)

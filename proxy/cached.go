@@ -40,11 +40,12 @@ func (s *Server) serveCached(ctx *fasthttp.RequestCtx, c *call, start time.Time)
 	}
 	key := s.cacheKey(ctx.Path(), c)
 	if res, ok := s.cache.Get(key, tip); ok {
+		c.cacheHit = true
 		s.finishCached(ctx, c, start, fasthttp.StatusOK, cache.Answer{Result: res})
 		return true
 	}
 	o, body, deadline := originOf(ctx), ctx.PostBody(), s.deadline(ctx, c.method, start)
-	ans, _, err := s.cache.Do(key, c.method.name, kind, tip, func() (cache.Answer, error) {
+	ans, shared, err := s.cache.Do(key, c.method.name, kind, tip, func() (cache.Answer, error) {
 		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 		defer fasthttp.ReleaseRequest(req)
 		defer fasthttp.ReleaseResponse(resp)
@@ -52,6 +53,7 @@ func (s *Server) serveCached(ctx *fasthttp.RequestCtx, c *call, start time.Time)
 		s.sendRead(c, req, resp, deadline)
 		return answerOf(resp)
 	})
+	c.cacheHit = shared
 	var raw *errNotRPC
 	if errors.As(err, &raw) {
 		ctx.SetStatusCode(raw.status)
@@ -69,8 +71,9 @@ func (s *Server) finishCached(ctx *fasthttp.RequestCtx, c *call, start time.Time
 	if ans.Error != nil {
 		c.code = int(fastjsonInt(ans.Error, "code"))
 	}
-	s.metrics.invalidOrMethod(c.method).observe(c.code, time.Since(start))
-	s.writeJSON(ctx, status, ans.AppendTo(nil, c.id))
+	body := ans.AppendTo(nil, c.id)
+	s.writeJSON(ctx, status, body)
+	s.record(ctx, c, status, start, len(body))
 }
 
 // answerOf splits a node's single answer into the id-free parts the cache
@@ -103,5 +106,6 @@ func (s *Server) cachedBatchItem(path []byte, c *call, tip int64) bool {
 		return false
 	}
 	c.answer = icon.AppendResponseResult(nil, c.id, res)
+	c.cacheHit = true
 	return true
 }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/netip"
 	"strconv"
+	"time"
 
 	"github.com/icon-edge/icon-edge/icon"
 	"github.com/icon-edge/icon-edge/ratelimit"
@@ -27,11 +28,15 @@ func (s *Server) clientOf(ctx *fasthttp.RequestCtx) ratelimit.Client {
 
 // admit applies the limiter to a single call or a whole batch; a refused
 // request is answered at once (429 with Retry-After, or 401/403), never queued.
-func (s *Server) admit(ctx *fasthttp.RequestCtx, calls []call, id []byte) bool {
+func (s *Server) admit(ctx *fasthttp.RequestCtx, calls []call, id []byte, start time.Time) bool {
 	if s.limiter == nil {
 		return true
 	}
 	client := s.clientOf(ctx)
+	if client.KeyID != "" {
+		ctx.SetUserValue(keyIDUserValue, client.KeyID)
+	}
+	var first *call
 	cost, write := 0, false
 	var d ratelimit.Decision
 	for i := range calls {
@@ -39,9 +44,12 @@ func (s *Server) admit(ctx *fasthttp.RequestCtx, calls []call, id []byte) bool {
 		if c.err != nil || c.method == nil {
 			continue
 		}
+		if first == nil {
+			first = c
+		}
 		if !s.limiter.MethodAllowed(client, c.method.name) {
 			d = s.limiter.Admit(client, c.method.name, c.method.kind == routeWrite)
-			return s.refuse(ctx, id, d)
+			return s.refuse(ctx, first, id, d, start)
 		}
 		cost += s.limiter.Cost(c.method.name)
 		write = write || c.method.kind == routeWrite
@@ -52,16 +60,18 @@ func (s *Server) admit(ctx *fasthttp.RequestCtx, calls []call, id []byte) bool {
 	if d = s.limiter.AdmitN(client, max(cost, 1), write); d.OK {
 		return true
 	}
-	return s.refuse(ctx, id, d)
+	return s.refuse(ctx, first, id, d, start)
 }
 
-func (s *Server) refuse(ctx *fasthttp.RequestCtx, id []byte, d ratelimit.Decision) bool {
+func (s *Server) refuse(ctx *fasthttp.RequestCtx, c *call, id []byte, d ratelimit.Decision, start time.Time) bool {
 	e := errForbidden
 	if d.HTTPStatus() == fasthttp.StatusTooManyRequests {
 		e = errRateLimited
 		ctx.Response.Header.Set("Retry-After", strconv.Itoa(max(d.RetryAfterSeconds(), 1)))
 	}
-	s.metrics.invalid.observe(e.Code, 0)
-	s.writeJSON(ctx, d.HTTPStatus(), icon.AppendResponseError(nil, id, e))
+	body := icon.AppendResponseError(nil, id, e)
+	s.writeJSON(ctx, d.HTTPStatus(), body)
+	refused := call{method: c.method, code: e.Code}
+	s.record(ctx, &refused, d.HTTPStatus(), start, len(body))
 	return false
 }

@@ -25,6 +25,7 @@ type call struct {
 	upstream string
 	retries  int
 
+	cacheHit  bool
 	cacheKind cache.Kind
 	cacheKey  []byte
 }

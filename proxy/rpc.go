@@ -41,11 +41,13 @@ func (s *Server) serveRPC(ctx *fasthttp.RequestCtx, debugAPI bool) {
 	var c call
 	s.parseCall(v, debugAPI, &c)
 	if c.err != nil {
-		s.metrics.invalidOrMethod(c.method).observe(c.err.Code, time.Since(start))
-		s.writeJSON(ctx, fasthttp.StatusBadRequest, icon.AppendResponseError(nil, c.id, c.err))
+		c.code = c.err.Code
+		body := icon.AppendResponseError(nil, c.id, c.err)
+		s.writeJSON(ctx, fasthttp.StatusBadRequest, body)
+		s.record(ctx, &c, fasthttp.StatusBadRequest, start, len(body))
 		return
 	}
-	if s.limiter != nil && !s.admit(ctx, []call{c}, c.id) {
+	if s.limiter != nil && !s.admit(ctx, []call{c}, c.id, start) {
 		return
 	}
 	if c.notify && c.method.kind != routeWrite {
@@ -73,8 +75,8 @@ func (s *Server) serveRPC(ctx *fasthttp.RequestCtx, debugAPI bool) {
 		resp.Header.Set("Access-Control-Allow-Origin", "*")
 	}
 	c.code = answerCode(resp)
-	s.metrics.invalidOrMethod(c.method).observe(c.code, time.Since(start))
 	s.metrics.httpStatus(resp.StatusCode())
+	s.record(ctx, &c, resp.StatusCode(), start, len(resp.Body()))
 }
 
 // origin is what a node request copies from the client's request. It is read

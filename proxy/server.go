@@ -11,6 +11,7 @@ package proxy
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/icon-edge/icon-edge/accesslog"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -94,6 +95,7 @@ type Server struct {
 	promHTTP fasthttp.RequestHandler
 	cache    *cache.Cache       // nil: no caching
 	limiter  *ratelimit.Limiter // nil: no limits
+	access   *accesslog.Logger  // nil: no access log
 }
 
 // New builds the request path over pool. Metrics register on reg; gatherer
@@ -246,8 +248,9 @@ var errBodyTooLarge = icon.NewError(icon.CodeInvalidRequest, "InvalidRequest: re
 
 // rpcError writes a single JSON-RPC error answer made at the edge.
 func (s *Server) rpcError(ctx *fasthttp.RequestCtx, status int, id []byte, e *icon.Error) {
-	s.metrics.invalidOrMethod(nil).observe(e.Code, 0)
-	s.writeJSON(ctx, status, icon.AppendResponseError(nil, id, e))
+	body := icon.AppendResponseError(nil, id, e)
+	s.writeJSON(ctx, status, body)
+	s.record(ctx, &call{code: e.Code}, status, time.Now(), len(body))
 }
 
 func (s *Server) writeJSON(ctx *fasthttp.RequestCtx, status int, body []byte) {
