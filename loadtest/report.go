@@ -156,9 +156,14 @@ func (r *Report) WriteText(w io.Writer) error {
 		r.DurationS, r.Scheduled, r.Completed, r.Throughput, r.OfferedRate, r.Failed, r.RPCErrors, r.NotSent)
 	fmt.Fprintf(w, "schedule: %d late sends (> %gms); send lag p50 %s p99 %s max %s; tester kept up: %v\n\n",
 		r.Late, r.LateThreshold, fmtMs(r.SendLag.P50), fmtMs(r.SendLag.P99), fmtMs(r.SendLag.Max), r.KeptUp)
-	fmt.Fprintln(tw, "method\tcount\tfailed\trpc err\tp50\tp90\tp99\tp99.9\tmax\t")
+	// tabwriter aligns every column right; names read better left-aligned.
+	w0 := len("method")
+	for _, m := range r.Methods {
+		w0 = max(w0, len(m.Method))
+	}
+	fmt.Fprintf(tw, "%-*s\tcount\tfailed\trpc err\tp50\tp90\tp99\tp99.9\tmax\t\n", w0, "method")
 	row := func(name string, count, failed, rpc int64, l Latency) {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t\n", name, count, failed, rpc,
+		fmt.Fprintf(tw, "%-*s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t\n", w0, name, count, failed, rpc,
 			fmtMs(l.P50), fmtMs(l.P90), fmtMs(l.P99), fmtMs(l.P999), fmtMs(l.Max))
 	}
 	for _, m := range r.Methods {
