@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/icon-edge/icon-edge/accesslog"
+	"github.com/icon-edge/icon-edge/wsbridge"
 	"io"
 	"log/slog"
 	"net"
@@ -30,6 +31,7 @@ type Edge struct {
 	ln       net.Listener
 	registry *prometheus.Registry
 	access   *accesslog.Logger
+	bridge   *wsbridge.Bridge
 	served   chan error
 	stopOnce sync.Once
 	stopErr  error
@@ -97,14 +99,24 @@ func Start(cfg Config, log *slog.Logger) (*Edge, error) {
 		}
 		ps.SetLimiter(l)
 	}
+	var bridge *wsbridge.Bridge
+	if cfg.WebSocket.Enabled {
+		if bridge, err = newBridge(cfg, pool, reg, log, ps); err != nil {
+			return nil, fmt.Errorf("config: websocket: %w", err)
+		}
+		ps.SetWebSocket(bridge)
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		_ = access.Close(context.Background())
+		if bridge != nil {
+			_ = bridge.Close()
+		}
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	pool.Start(ctx)
-	e := &Edge{cfg: cfg, log: log, pool: pool, proxy: ps, ln: ln, registry: reg, access: access, served: make(chan error, 1), cancel: cancel}
+	e := &Edge{cfg: cfg, log: log, pool: pool, proxy: ps, ln: ln, registry: reg, access: access, bridge: bridge, served: make(chan error, 1), cancel: cancel}
 	e.server = &fasthttp.Server{
 		Handler:               ps.Handler,
 		ErrorHandler:          ps.ErrorHandler,
@@ -178,6 +190,9 @@ func (e *Edge) shutdown(ctx context.Context, drainDelay time.Duration) error {
 		case <-time.After(drainDelay):
 		case <-ctx.Done():
 		}
+	}
+	if e.bridge != nil {
+		_ = e.bridge.Close() // websockets are not requests: Shutdown would wait on them forever
 	}
 	err := e.server.ShutdownWithContext(ctx)
 	e.cancel()

@@ -37,6 +37,20 @@ type Config struct {
 	RateLimit *ratelimit.Config `yaml:"ratelimit"`
 	// AccessLog ships one document per call to Elasticsearch and/or a file.
 	AccessLog accesslog.Config `yaml:"access_log"`
+	WebSocket WebSocket        `yaml:"websocket"`
+}
+
+// WebSocket configures the bridge for /api/v3/{channel}/block and /event.
+// Zero values take the bridge's defaults (docs/wsbridge.md).
+type WebSocket struct {
+	Enabled                 bool          `yaml:"enabled"`
+	MaxConnections          int           `yaml:"max_connections"`
+	MaxConnsPerIP           int           `yaml:"max_conns_per_ip"`
+	MaxMessageSize          int64         `yaml:"max_message_size"`
+	MaxSubscriptionsPerConn int           `yaml:"max_subscriptions_per_conn"`
+	SendQueue               int           `yaml:"send_queue"`
+	PingInterval            time.Duration `yaml:"ping_interval"`
+	IdleTimeout             time.Duration `yaml:"idle_timeout"`
 }
 
 // Cache configures the answer cache and in-flight coalescing.
@@ -94,8 +108,9 @@ func Defaults() Config {
 		Limits: Limits{MaxBodyBytes: 1 << 20, MaxBatch: 100, NodeBatchLimit: 10, RequestTimeout: 10 * time.Second,
 			AttemptTimeout: 3 * time.Second, MaxRetries: 2, DefaultWaitTimeout: 10 * time.Second,
 			MaxWaitTimeout: 60 * time.Second, MaxConnsPerNode: 512, IdleTimeout: 90 * time.Second},
-		Shutdown: Shutdown{DrainDelay: 5 * time.Second, Timeout: 30 * time.Second},
-		Cache:    Cache{Enabled: true, MaxBytes: 256 << 20, FinalityDepth: 1},
+		Shutdown:  Shutdown{DrainDelay: 5 * time.Second, Timeout: 30 * time.Second},
+		Cache:     Cache{Enabled: true, MaxBytes: 256 << 20, FinalityDepth: 1},
+		WebSocket: WebSocket{Enabled: true},
 	}
 }
 

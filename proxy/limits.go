@@ -75,3 +75,6 @@ func (s *Server) refuse(ctx *fasthttp.RequestCtx, c *call, id []byte, d ratelimi
 	s.record(ctx, &refused, d.HTTPStatus(), start, len(body))
 	return false
 }
+
+// Limiter is the configured limiter, nil when limits are off.
+func (s *Server) Limiter() *ratelimit.Limiter { return s.limiter }

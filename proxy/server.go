@@ -96,7 +96,18 @@ type Server struct {
 	cache    *cache.Cache       // nil: no caching
 	limiter  *ratelimit.Limiter // nil: no limits
 	access   *accesslog.Logger  // nil: no access log
+	ws       WebSocketHandler   // nil: websockets answered 404
 }
+
+// WebSocketHandler serves goloop's websocket API (package wsbridge). The
+// proxy only hands such requests over, so it does not depend on the bridge.
+type WebSocketHandler interface {
+	IsWebSocket(ctx *fasthttp.RequestCtx) bool
+	HandleFastHTTP(ctx *fasthttp.RequestCtx)
+}
+
+// SetWebSocket routes websocket upgrades on /api/v3/... to h.
+func (s *Server) SetWebSocket(h WebSocketHandler) { s.ws = h }
 
 // New builds the request path over pool. Metrics register on reg; gatherer
 // serves /metrics.
@@ -134,6 +145,8 @@ var (
 func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	path := ctx.Path()
 	switch {
+	case s.ws != nil && s.ws.IsWebSocket(ctx):
+		s.ws.HandleFastHTTP(ctx)
 	case bytes.HasPrefix(path, pathDebugAPI):
 		if !s.cfg.DebugAPI {
 			s.text(ctx, fasthttp.StatusNotFound, "debug API is disabled")
