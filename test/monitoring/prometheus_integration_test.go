@@ -4,9 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -16,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/icon-edge/icon-edge/edge"
+	"github.com/icon-edge/icon-edge/test/iconsim"
 )
 
 // edgeScenario is what the integration test scrapes: something serving
@@ -29,33 +30,49 @@ type edgeScenario interface {
 	KillAllNodes(t *testing.T)
 }
 
-// newScenario picks the scenario. Until the edge binary exists this is a
-// stand-in exporting the edge's in-sync gauge through client_golang; the real
-// edge in front of iconsim plugs in here (see docs/observability.md).
-var newScenario = func(t *testing.T) edgeScenario { return newGaugeScenario(t) }
+// newScenario is a real icon-edge, in front of three iconsim nodes, over
+// loopback HTTP: the same /metrics an operator's Prometheus scrapes.
+var newScenario = func(t *testing.T) edgeScenario { return newEdgeScenario(t) }
 
-// gaugeScenario serves icon_edge_in_sync_upstreams = 1 until KillAllNodes.
-type gaugeScenario struct {
-	srv    *httptest.Server
-	inSync prometheus.Gauge
+type realEdgeScenario struct {
+	sim  *iconsim.Cluster
+	edge *edge.Edge
 }
 
-func newGaugeScenario(t *testing.T) *gaugeScenario {
-	reg := prometheus.NewRegistry()
-	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "icon_edge_in_sync_upstreams", Help: "In-sync upstream nodes."})
-	known := prometheus.NewGauge(prometheus.GaugeOpts{Name: "icon_edge_upstreams", Help: "Known upstream nodes."})
-	reg.MustRegister(g, known)
-	g.Set(1)
-	known.Set(1)
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	s := &gaugeScenario{srv: httptest.NewServer(mux), inSync: g}
-	t.Cleanup(s.srv.Close)
-	return s
+func newEdgeScenario(t *testing.T) *realEdgeScenario {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sim, err := iconsim.Start(iconsim.Config{Listen: "127.0.0.1:0", Nodes: 3, BlockInterval: 200 * time.Millisecond, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	cfg := edge.Defaults()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Upstreams = sim.URLs()
+	cfg.Health.ProbeInterval = 100 * time.Millisecond
+	e, err := edge.Start(cfg, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	deadline := time.Now().Add(10 * time.Second)
+	for !e.Pool().Ready() {
+		if time.Now().After(deadline) {
+			t.Fatal("edge never became ready")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return &realEdgeScenario{sim: sim, edge: e}
 }
 
-func (s *gaugeScenario) Target() string          { return strings.TrimPrefix(s.srv.URL, "http://") }
-func (s *gaugeScenario) KillAllNodes(*testing.T) { s.inSync.Set(0) }
+func (s *realEdgeScenario) Target() string { return s.edge.Addr() }
+
+func (s *realEdgeScenario) KillAllNodes(*testing.T) {
+	down := true
+	for i := 0; i < s.sim.Nodes(); i++ {
+		s.sim.Node(i).SetFaults(iconsim.Faults{Down: &down})
+	}
+}
 
 const fastFor = "2s"
 
