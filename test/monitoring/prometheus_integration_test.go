@@ -288,3 +288,42 @@ func TestNoInSyncNodeAlertWithRealPrometheus(t *testing.T) {
 	// straddle it.
 	t.Logf("alert states observed: %v", seen)
 }
+
+// TestEdgeExportsOnlyListedMetrics scrapes a real edge after some traffic:
+// every icon_edge_* family it exports must be in exportedMetrics, so a new
+// metric cannot ship without reaching the rules, dashboards and README.
+func TestEdgeExportsOnlyListedMetrics(t *testing.T) {
+	sc := newEdgeScenario(t)
+	api := "http://" + sc.Target() + "/api/v3"
+	for _, body := range []string{`{"jsonrpc":"2.0","id":1,"method":"icx_getLastBlock"}`, `{"jsonrpc":"2.0","id":1,"method":"nope"}`, `[]`} {
+		resp, err := http.Post(api, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	resp, err := http.Get("http://" + sc.Target() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	listed := map[string]bool{}
+	for _, m := range exportedMetrics {
+		listed[m] = true
+	}
+	seen := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, "# TYPE icon_edge_") {
+			continue
+		}
+		name := strings.Fields(line)[2]
+		seen++
+		if !listed[name] {
+			t.Errorf("the edge exports %s, which exportedMetrics (and so the rules and dashboards) do not know", name)
+		}
+	}
+	if seen < 10 {
+		t.Fatalf("only %d icon_edge_* families on /metrics", seen)
+	}
+}
