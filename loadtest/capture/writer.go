@@ -46,7 +46,10 @@ const MaxEntryBytes = 1 << 20
 // not pin memory for the life of the process.
 const pooledCap = 64 << 10
 
-const flushEvery = time.Second
+const (
+	flushEvery = time.Second
+	drainEvery = 10 * time.Millisecond
+)
 
 type entry struct {
 	t    int64 // µs since start
@@ -211,26 +214,38 @@ func (w *Writer) Close() error {
 	return w.err
 }
 
+// loop drains the queue on a short tick instead of blocking on it: a send
+// to a parked receiver would make every sampled Record pay for waking this
+// goroutine, while a send into a buffered queue nobody waits on is cheap.
+// BufferSize/drainEvery bounds the rate kept before drops (409k/s by default).
 func (w *Writer) loop() {
 	defer close(w.done)
-	tick := time.NewTicker(flushEvery)
-	defer tick.Stop()
+	drain := time.NewTicker(drainEvery)
+	defer drain.Stop()
+	lastFlush := time.Now()
+	for {
+		select {
+		case now := <-drain.C:
+			w.drainQueue()
+			if now.Sub(lastFlush) >= flushEvery {
+				w.flush()
+				lastFlush = now
+			}
+		case <-w.quit:
+			w.drainQueue()
+			w.err = errors.Join(w.rotErr, w.closeFile())
+			return
+		}
+	}
+}
+
+func (w *Writer) drainQueue() {
 	for {
 		select {
 		case e := <-w.ch:
 			w.write(e)
-		case <-tick.C:
-			w.flush()
-		case <-w.quit:
-			for {
-				select {
-				case e := <-w.ch:
-					w.write(e)
-				default:
-					w.err = errors.Join(w.rotErr, w.closeFile())
-					return
-				}
-			}
+		default:
+			return
 		}
 	}
 }
