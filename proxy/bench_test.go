@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/icon-edge/icon-edge/ratelimit"
 	"github.com/icon-edge/icon-edge/upstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
@@ -68,6 +69,30 @@ func BenchmarkNodeDirect(b *testing.B) {
 // validate, pick a node, forward, answer — plus the same loopback round trip.
 func BenchmarkEdgeSingleRead(b *testing.B) {
 	s := benchServer(b, benchNode(b))
+	var ctx fasthttp.RequestCtx
+	b.ReportAllocs()
+	for b.Loop() {
+		ctx.Request.Reset()
+		ctx.Response.Reset()
+		ctx.Request.Header.SetMethod("POST")
+		ctx.Request.SetRequestURI("/api/v3")
+		ctx.Request.SetBodyString(lastBlockCall)
+		s.Handler(&ctx)
+		if ctx.Response.StatusCode() != 200 {
+			b.Fatalf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+	}
+}
+
+// BenchmarkEdgeSingleReadLimited is the same with per-client limits on
+// (budgets never reached): the limiter's share of the hot path.
+func BenchmarkEdgeSingleReadLimited(b *testing.B) {
+	s := benchServer(b, benchNode(b))
+	lim, err := ratelimit.New(ratelimit.Config{Enabled: true, RequestsPerSecond: 1e9, Burst: 1e9}, prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.SetLimiter(lim)
 	var ctx fasthttp.RequestCtx
 	b.ReportAllocs()
 	for b.Loop() {

@@ -41,6 +41,7 @@ func run(args []string) int {
 	maxLag := fs.Int64("max-lag", 0, "blocks a node may trail the tip and still serve latest reads (default 2)")
 	probeInterval := fs.Duration("probe-interval", 0, "how often each node is probed (default 500ms)")
 	debugAPI := fs.Bool("debug-api", false, "proxy the debug API on /api/v3d")
+	cacheOn := fs.Bool("cache", true, "cache final answers and coalesce identical reads")
 	logFormat := fs.String("log-format", "", "auto, json or text")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error")
 	version := fs.Bool("version", false, "print the version and exit")
@@ -81,6 +82,9 @@ func run(args []string) int {
 		}
 		if set["debug-api"] {
 			cfg.DebugAPI = *debugAPI
+		}
+		if set["cache"] {
+			cfg.Cache.Enabled = *cacheOn
 		}
 		if set["log-format"] {
 			cfg.LogFormat = *logFormat
@@ -130,4 +134,3 @@ func run(args []string) int {
 	}
 	return 0
 }
-
