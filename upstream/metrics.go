@@ -11,7 +11,7 @@ type Collector struct {
 	pool *Pool
 
 	height, lag, inSync, up, latency, inflight, requests *prometheus.Desc
-	tip, inSyncCount, count                             *prometheus.Desc
+	tip, inSyncCount, count                              *prometheus.Desc
 }
 
 // NewCollector describes the pool's metrics; register it on a registry.

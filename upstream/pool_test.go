@@ -127,7 +127,9 @@ func TestLaggingNodeGetsNoLatestReads(t *testing.T) {
 func TestNodeFallingBehindLosesLatestReadsWithinAProbe(t *testing.T) {
 	a, b := newFakeNode(t, 10), newFakeNode(t, 10)
 	p := startPool(t, testConfig(a.srv.URL, b.srv.URL))
-	eventually(t, "both in sync", func() bool { return p.Ready() && len(p.Nodes()) == 2 && p.InSync(p.Nodes()[0]) && p.InSync(p.Nodes()[1]) })
+	eventually(t, "both in sync", func() bool {
+		return p.Ready() && len(p.Nodes()) == 2 && p.InSync(p.Nodes()[0]) && p.InSync(p.Nodes()[1])
+	})
 	a.height.Store(20)
 	nb := nodeByURL(p, b.srv.URL)
 	eventually(t, "b out of sync", func() bool { return !p.InSync(nb) })

@@ -56,7 +56,7 @@ func ParseSource(raw string, resolver Resolver) (Source, error) {
 type staticSource string
 
 func (s staticSource) Nodes(context.Context) ([]string, error) { return []string{string(s)}, nil }
-func (s staticSource) String() string                           { return string(s) }
+func (s staticSource) String() string                          { return string(s) }
 
 type dnsSource struct {
 	scheme, name, port string
@@ -76,4 +76,6 @@ func (d *dnsSource) Nodes(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-func (d *dnsSource) String() string { return "dns+" + d.scheme + "://" + net.JoinHostPort(d.name, d.port) }
+func (d *dnsSource) String() string {
+	return "dns+" + d.scheme + "://" + net.JoinHostPort(d.name, d.port)
+}
