@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/icon-edge/icon-edge/accesslog"
+	"github.com/icon-edge/icon-edge/loadtest/capture"
 	"github.com/icon-edge/icon-edge/wsbridge"
 	"io"
 	"log/slog"
@@ -98,6 +99,15 @@ func Start(cfg Config, log *slog.Logger) (*Edge, error) {
 			return nil, fmt.Errorf("config: ratelimit: %w", err)
 		}
 		ps.SetLimiter(l)
+	}
+	if cfg.Capture.Path != "" {
+		c := cfg.Capture
+		w, err := capture.New(capture.Config{Path: c.Path, Gzip: c.Gzip, SampleRate: c.SampleRate, MaxBytes: c.MaxBytes,
+			MaxFiles: c.MaxFiles, BufferSize: c.BufferSize}, reg)
+		if err != nil {
+			return nil, fmt.Errorf("config: capture: %w", err)
+		}
+		ps.SetCapture(w)
 	}
 	var bridge *wsbridge.Bridge
 	if cfg.WebSocket.Enabled {
@@ -198,8 +208,11 @@ func (e *Edge) shutdown(ctx context.Context, drainDelay time.Duration) error {
 	e.cancel()
 	e.pool.Close()
 	<-e.served
-	// Flush what was logged while requests finished.
+	// Flush what was logged and captured while requests finished.
 	if cerr := e.access.Close(ctx); cerr != nil && err == nil {
+		err = cerr
+	}
+	if cerr := e.proxy.CloseCapture(); cerr != nil && err == nil {
 		err = cerr
 	}
 	return err

@@ -38,6 +38,19 @@ type Config struct {
 	// AccessLog ships one document per call to Elasticsearch and/or a file.
 	AccessLog accesslog.Config `yaml:"access_log"`
 	WebSocket WebSocket        `yaml:"websocket"`
+	// Capture records a sample of requests for icon-loadtest replay; off
+	// unless a path is set.
+	Capture Capture `yaml:"capture"`
+}
+
+// Capture configures request capture (timestamp, path, body; never client addresses).
+type Capture struct {
+	Path       string  `yaml:"path"`
+	Gzip       bool    `yaml:"gzip"`
+	SampleRate float64 `yaml:"sample_rate"`
+	MaxBytes   int64   `yaml:"max_bytes"`
+	MaxFiles   int     `yaml:"max_files"`
+	BufferSize int     `yaml:"buffer_size"`
 }
 
 // WebSocket configures the bridge for /api/v3/{channel}/block and /event.
@@ -217,6 +230,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Cache.Enabled && c.Cache.MaxBytes < 1<<20 {
 		return bad("cache.max_bytes", "must be at least 1 MiB", c.Cache.MaxBytes)
+	}
+	if c.Capture.SampleRate < 0 || c.Capture.SampleRate > 1 {
+		return bad("capture.sample_rate", "must be between 0 and 1 (0 = every request)", c.Capture.SampleRate)
 	}
 	if c.Cache.FinalityDepth < 0 {
 		return bad("cache.finality_depth", "must not be negative", c.Cache.FinalityDepth)

@@ -23,6 +23,7 @@ var (
 func (s *Server) serveRPC(ctx *fasthttp.RequestCtx, debugAPI bool) {
 	start := time.Now()
 	body := ctx.PostBody()
+	s.capture.Record(ctx.Path(), body) // nil-safe; copies what it samples, never blocks
 	if len(bytes.TrimSpace(body)) == 0 {
 		s.rpcError(ctx, fasthttp.StatusBadRequest, nil, icon.ErrEmptyBody)
 		return

@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"github.com/icon-edge/icon-edge/accesslog"
+	"github.com/icon-edge/icon-edge/loadtest/capture"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -97,6 +98,7 @@ type Server struct {
 	limiter  *ratelimit.Limiter // nil: no limits
 	access   *accesslog.Logger  // nil: no access log
 	ws       WebSocketHandler   // nil: websockets answered 404
+	capture  *capture.Writer    // nil: no capture
 }
 
 // WebSocketHandler serves goloop's websocket API (package wsbridge). The

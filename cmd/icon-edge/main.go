@@ -42,6 +42,7 @@ func run(args []string) int {
 	probeInterval := fs.Duration("probe-interval", 0, "how often each node is probed (default 500ms)")
 	debugAPI := fs.Bool("debug-api", false, "proxy the debug API on /api/v3d")
 	cacheOn := fs.Bool("cache", true, "cache final answers and coalesce identical reads")
+	capturePath := fs.String("capture", "", "record requests (path, body) to this file for icon-loadtest replay")
 	logFormat := fs.String("log-format", "", "auto, json or text")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error")
 	version := fs.Bool("version", false, "print the version and exit")
@@ -82,6 +83,9 @@ func run(args []string) int {
 		}
 		if set["debug-api"] {
 			cfg.DebugAPI = *debugAPI
+		}
+		if set["capture"] {
+			cfg.Capture.Path = *capturePath
 		}
 		if set["cache"] {
 			cfg.Cache.Enabled = *cacheOn
