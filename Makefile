@@ -7,7 +7,7 @@ CMDS     := $(notdir $(wildcard cmd/*))
 # Packages: everything with Go files.
 PKGS     := ./...
 
-.PHONY: all build test test-short demo bench lint fuzz clean
+.PHONY: all build test test-short demo bench bench-locust report-screenshot lint fuzz clean
 
 all: build
 
@@ -34,8 +34,19 @@ lint:
 demo: build
 	./scripts/demo.sh
 
+# Direct vs icon-edge vs nginx, cache and limiter ratios, Go hot-path benchmarks,
+# websocket bridge memory and relay latency. Needs wrk and nginx (apt-get install wrk nginx-light).
 bench: build
 	./scripts/bench.sh
+	$(GO) test -run '^$$' -bench . -benchmem ./loadtest/...
+
+# How far icon-loadtest outruns Locust on the same cores (apt-get install python3-locust).
+bench-locust: build
+	loadtest/bench/locust_vs_loadtest.sh
+
+# Regenerates the README's load-test report screenshot in headless Chromium.
+report-screenshot:
+	LOADTEST_SCREENSHOT=$(CURDIR)/docs/loadtest-report.png $(GO) test -count=1 -run TestHTMLReportRendersInChromium ./loadtest
 
 clean:
 	rm -rf $(BIN)

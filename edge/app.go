@@ -66,11 +66,17 @@ func Start(cfg Config, log *slog.Logger) (*Edge, error) {
 	if log == nil {
 		log = NewLogger(cfg.LogFormat, cfg.LogLevel, os.Stderr)
 	}
-	pool, err := upstream.New(cfg.poolConfig(), log)
+	reg := prometheus.NewRegistry()
+	guards, err := ratelimit.NewGuardMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
-	reg := prometheus.NewRegistry()
+	pc := cfg.poolConfig()
+	pc.GuardMetrics = guards
+	pool, err := upstream.New(pc, log)
+	if err != nil {
+		return nil, err
+	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		upstream.NewCollector(pool))
 	ps := proxy.New(proxy.Config{

@@ -98,6 +98,10 @@ type Limits struct {
 	MaxConnsPerNode    int           `yaml:"max_conns_per_node"`
 	IdleTimeout        time.Duration `yaml:"idle_timeout"`
 	MaxConnsPerIP      int           `yaml:"max_conns_per_ip"`
+	// NodeMaxRPS caps requests per second to each node (0 = no cap); excess
+	// waits up to NodeMaxWait, then is shed with 503.
+	NodeMaxRPS  int           `yaml:"node_max_rps"`
+	NodeMaxWait time.Duration `yaml:"node_max_wait"`
 }
 
 // Shutdown tunes graceful drain on SIGTERM.
@@ -120,7 +124,8 @@ func Defaults() Config {
 			ResolveInterval: 10 * time.Second},
 		Limits: Limits{MaxBodyBytes: 1 << 20, MaxBatch: 100, NodeBatchLimit: 10, RequestTimeout: 10 * time.Second,
 			AttemptTimeout: 3 * time.Second, MaxRetries: 2, DefaultWaitTimeout: 10 * time.Second,
-			MaxWaitTimeout: 60 * time.Second, MaxConnsPerNode: 512, IdleTimeout: 90 * time.Second},
+			MaxWaitTimeout: 60 * time.Second, MaxConnsPerNode: 512, IdleTimeout: 90 * time.Second,
+			NodeMaxWait: 50 * time.Millisecond},
 		Shutdown:  Shutdown{DrainDelay: 5 * time.Second, Timeout: 30 * time.Second},
 		Cache:     Cache{Enabled: true, MaxBytes: 256 << 20, FinalityDepth: 1},
 		WebSocket: WebSocket{Enabled: true},
@@ -237,6 +242,9 @@ func (c *Config) Validate() error {
 	if c.Cache.FinalityDepth < 0 {
 		return bad("cache.finality_depth", "must not be negative", c.Cache.FinalityDepth)
 	}
+	if c.Limits.NodeMaxRPS < 0 || c.Limits.NodeMaxWait < 0 {
+		return bad("limits.node_max_rps", "node_max_rps and node_max_wait must not be negative", c.Limits.NodeMaxRPS)
+	}
 	if c.Limits.MaxConnsPerIP < 0 {
 		return bad("limits.max_conns_per_ip", "must not be negative (0 = unlimited)", c.Limits.MaxConnsPerIP)
 	}
@@ -252,6 +260,7 @@ func (c *Config) poolConfig() upstream.Config {
 	return upstream.Config{
 		Upstreams: c.Upstreams, ProbePath: probePath, MaxLag: c.Health.MaxLag,
 		ResolveInterval: c.Health.ResolveInterval, MaxConnsPerNode: c.Limits.MaxConnsPerNode,
+		MaxRPSPerNode: c.Limits.NodeMaxRPS, MaxWait: c.Limits.NodeMaxWait,
 		Health: upstream.HealthConfig{ProbeInterval: c.Health.ProbeInterval, ProbeTimeout: c.Health.ProbeTimeout,
 			EjectAfter: c.Health.EjectAfter, RecoverAfter: c.Health.RecoverAfter,
 			BackoffMin: c.Health.BackoffMin, BackoffMax: c.Health.BackoffMax},

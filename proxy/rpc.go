@@ -187,7 +187,7 @@ func (s *Server) sendRead(c *call, req *fasthttp.Request, resp *fasthttp.Respons
 func edgeFailure(resp *fasthttp.Response, id []byte, last upstream.Outcome, noNode bool) {
 	status, e := fasthttp.StatusBadGateway, errUpstreamBad
 	switch {
-	case noNode:
+	case noNode || last == upstream.OutcomeShed:
 		status, e = fasthttp.StatusServiceUnavailable, errNoUpstream
 	case last == upstream.OutcomeTimeout:
 		status, e = fasthttp.StatusGatewayTimeout, errUpstreamTO

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"github.com/icon-edge/icon-edge/ratelimit"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -49,6 +50,7 @@ const ewmaWeight = 0.2
 type Node struct {
 	url    string // base URL without path, e.g. http://10.0.0.5:9000
 	client *fasthttp.HostClient
+	guard  *ratelimit.UpstreamGuard // nil: no rate cap
 
 	state    atomic.Int32
 	height   atomic.Int64 // -1 until the first probe answers

@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"github.com/icon-edge/icon-edge/ratelimit"
 	"log/slog"
 	"slices"
 	"strings"
@@ -37,6 +38,12 @@ type Config struct {
 	// MaxResponseBodySize bounds what a node may answer.
 	MaxResponseBodySize int
 	Health              HealthConfig
+	// MaxRPSPerNode caps the request rate sent to each node (0 = no cap);
+	// requests over it wait up to MaxWait, then are shed without being sent.
+	MaxRPSPerNode int
+	MaxWait       time.Duration
+	// GuardMetrics counts shed requests (icon_edge_upstream_shed_total).
+	GuardMetrics *ratelimit.GuardMetrics
 	// Resolver overrides DNS resolution (tests).
 	Resolver Resolver
 }
@@ -220,6 +227,9 @@ func (p *Pool) reconcile(want map[string]bool) {
 			continue
 		}
 		n = newNode(u, p.newClient(u))
+		if p.cfg.MaxRPSPerNode > 0 {
+			n.guard = ratelimit.NewUpstreamGuard(u, p.cfg.MaxRPSPerNode, p.cfg.MaxWait, p.cfg.GuardMetrics)
+		}
 		p.byURL[u] = n
 		p.log.Info("upstream node added", "upstream", u)
 		p.startProbe(n)

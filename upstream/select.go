@@ -75,19 +75,29 @@ const (
 	OutcomeTimeout
 	// OutcomeHTTP5xx: the node answered with a server error.
 	OutcomeHTTP5xx
+	// OutcomeShed: the node was at its rate cap for longer than the allowed
+	// wait; the request was not sent.
+	OutcomeShed
 )
 
-var outcomeNames = [...]string{"ok", "dial", "conn", "timeout", "http_5xx"}
+var outcomeNames = [...]string{"ok", "dial", "conn", "timeout", "http_5xx", "shed"}
 
 func (o Outcome) String() string { return outcomeNames[o] }
 
 // Sent reports whether the node may have received the request: only a failed
-// dial proves it did not, which is what makes resending a write safe.
-func (o Outcome) Sent() bool { return o != OutcomeDial }
+// dial or a shed request proves it did not, which makes resending a write safe.
+func (o Outcome) Sent() bool { return o != OutcomeDial && o != OutcomeShed }
+
+// errShed is the error of an OutcomeShed attempt.
+var errShed = errors.New("node at its request-rate cap")
 
 // Do sends req to n before deadline and books the result into the node's
 // health: latency on success, a failure (which may eject it) otherwise.
 func (p *Pool) Do(n *Node, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) (Outcome, error) {
+	if n.guard != nil && !n.guard.Acquire(deadline) {
+		n.outcomes[OutcomeShed].Add(1)
+		return OutcomeShed, errShed // the node is healthy, only busy: no failure is booked
+	}
 	// The same request may go to several nodes in turn; each gets its own Host.
 	req.SetHost(n.client.Addr)
 	n.inflight.Add(1)

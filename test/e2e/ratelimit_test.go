@@ -1,8 +1,13 @@
 package e2e
 
 import (
+	"io"
 	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/icon-edge/icon-edge/ratelimit"
 )
@@ -35,5 +40,51 @@ func TestClientOverLimitGets429OthersUnaffected(t *testing.T) {
 	}
 	if r := post(t, e.URL()+"/api/v3", body, "X-Forwarded-For", "198.51.100.9"); r.status != 200 {
 		t.Fatalf("another client got %d: %s", r.status, r.body)
+	}
+}
+
+// A node's request-rate cap protects it: excess calls wait briefly, then are
+// shed with 503 instead of piling onto the node.
+func TestNodeRateCapShedsExcess(t *testing.T) {
+	sim := startSim(t, 1)
+	cfg := edgeConfig(sim)
+	cfg.Limits.NodeMaxRPS = 50
+	cfg.Limits.NodeMaxWait = 20 * time.Millisecond
+	e := startEdge(t, cfg)
+	var ok, shed atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < 8; w++ {
+		wg.Go(func() {
+			for i := 0; i < 25; i++ {
+				r := post(t, e.URL()+"/api/v3", `{"jsonrpc":"2.0","id":1,"method":"icx_getTotalSupply"}`)
+				switch r.status {
+				case http.StatusOK:
+					ok.Add(1)
+				case http.StatusServiceUnavailable:
+					shed.Add(1)
+				default:
+					t.Errorf("unexpected %d %s", r.status, r.body)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	took := time.Since(start)
+	if shed.Load() == 0 {
+		t.Fatalf("200 calls in %v against a 50/s cap: none shed", took)
+	}
+	served := sim.Node(0).Stats().Methods["icx_getTotalSupply"]
+	if limit := int64(50*took.Seconds()) + 10; served > limit {
+		t.Fatalf("node served %d calls in %v, over its cap (%d)", served, took, limit)
+	}
+	resp, err := client.Get(e.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(b), "icon_edge_upstream_shed_total{upstream=") {
+		t.Fatal("no icon_edge_upstream_shed_total on /metrics")
 	}
 }
