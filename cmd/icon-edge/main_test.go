@@ -1,0 +1,25 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestInvalidConfigExitsWithTwo(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "edge.yaml")
+	if err := os.WriteFile(bad, []byte("upstreams: [http://127.0.0.1:1]\nlimits:\n  max_batch: 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{},                                     // no upstream
+		{"--upstream", "127.0.0.1:9181"},       // no scheme
+		{"--config", bad},                      // a bad field
+		{"--config", "/nonexistent/edge.yaml"}, // no file
+		{"--no-such-flag"},
+	} {
+		if code := run(args); code != 2 {
+			t.Errorf("icon-edge %q exited %d, want 2", args, code)
+		}
+	}
+}
