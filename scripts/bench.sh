@@ -82,21 +82,12 @@ echo "  edge-cache / direct:        $(ratio "${best[edge-cache]}" "${best[direct
 
 rate=$half
 echo
-echo "== icx_getLastBlock, open loop at $rate req/s (half of the slower proxy's saturation), $DUR each"
-for t in direct edge nginx; do
-  "$BIN/icon-loadtest" synth --target "${url[$t]}" --mix scripts/mix-lastblock.yaml --rate "$rate" --duration "$DUR" --quiet --json "$TMP/$t.json" >/dev/null
+echo "== icx_getLastBlock, open loop at $rate req/s (half of the slower proxy's saturation): icon-loadtest compare, A = direct"
+for t in edge nginx; do
+  echo "-- B = $t"
+  "$BIN/icon-loadtest" compare --a "${url[direct]}" --b "${url[$t]}" --mix scripts/mix-lastblock.yaml \
+    --rate "$rate" --duration "$DUR" --rounds 2 --quiet 2>&1 | sed 's/^/  /'
 done
-python3 - "$TMP" <<'PY'
-import json, sys
-d = {t: json.load(open(f"{sys.argv[1]}/{t}.json")) for t in ("direct", "edge", "nginx")}
-for t, r in d.items():
-    l = r["latency"]
-    print("  %-7s p50 %7.3f ms  p99 %7.3f ms  achieved %6.0f req/s  failed %d  tester kept up: %s" % (
-        t, l["p50_ms"], l["p99_ms"], r["throughput_rps"], r["failed"], r["tester_kept_up"]))
-base = d["direct"]["latency"]["p50_ms"]
-print("  added p50 vs direct: edge %+.0f µs (target < 100), nginx %+.0f µs" % (
-    (d["edge"]["latency"]["p50_ms"] - base) * 1000, (d["nginx"]["latency"]["p50_ms"] - base) * 1000))
-PY
 
 echo
 echo "== Go benchmarks of the hot paths (ns/op, allocs/op; baselines in the same run)"
