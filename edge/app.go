@@ -67,88 +67,107 @@ func Start(cfg Config, log *slog.Logger) (*Edge, error) {
 		log = NewLogger(cfg.LogFormat, cfg.LogLevel, os.Stderr)
 	}
 	reg := prometheus.NewRegistry()
-	guards, err := ratelimit.NewGuardMetrics(reg)
-	if err != nil {
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	e := &Edge{cfg: cfg, log: log, registry: reg, served: make(chan error, 1)}
+	if err := e.build(); err != nil {
+		e.closeParts()
 		return nil, err
-	}
-	pc := cfg.poolConfig()
-	pc.GuardMetrics = guards
-	pool, err := upstream.New(pc, log)
-	if err != nil {
-		return nil, err
-	}
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		upstream.NewCollector(pool))
-	ps := proxy.New(proxy.Config{
-		Region: cfg.Region, MaxBodyBytes: cfg.Limits.MaxBodyBytes, MaxBatch: cfg.Limits.MaxBatch,
-		NodeBatchLimit: cfg.Limits.NodeBatchLimit, RequestTimeout: cfg.Limits.RequestTimeout,
-		AttemptTimeout: cfg.Limits.AttemptTimeout, MaxRetries: retriesSetting(cfg.Limits.MaxRetries),
-		DefaultWaitTimeout: cfg.Limits.DefaultWaitTimeout, MaxWaitTimeout: cfg.Limits.MaxWaitTimeout,
-		DebugAPI: cfg.DebugAPI, DisabledMethods: cfg.DisabledMethods,
-	}, pool, reg, reg, log)
-
-	if cfg.Cache.Enabled {
-		c, err := cache.New(cache.Config{MaxBytes: cfg.Cache.MaxBytes, FinalityDepth: cfg.Cache.FinalityDepth}, reg)
-		if err != nil {
-			return nil, fmt.Errorf("cache: %w", err)
-		}
-		ps.SetCache(c)
-	}
-	access, err := accesslog.New(cfg.AccessLog, reg, log)
-	if err != nil {
-		return nil, fmt.Errorf("config: access_log: %w", err)
-	}
-	ps.SetAccessLog(access)
-	if cfg.RateLimit != nil {
-		l, err := ratelimit.New(*cfg.RateLimit, reg)
-		if err != nil {
-			return nil, fmt.Errorf("config: ratelimit: %w", err)
-		}
-		ps.SetLimiter(l)
-	}
-	if cfg.Capture.Path != "" {
-		c := cfg.Capture
-		w, err := capture.New(capture.Config{Path: c.Path, Gzip: c.Gzip, SampleRate: c.SampleRate, MaxBytes: c.MaxBytes,
-			MaxFiles: c.MaxFiles, BufferSize: c.BufferSize}, reg)
-		if err != nil {
-			return nil, fmt.Errorf("config: capture: %w", err)
-		}
-		ps.SetCapture(w)
-	}
-	var bridge *wsbridge.Bridge
-	if cfg.WebSocket.Enabled {
-		if bridge, err = newBridge(cfg, pool, reg, log, ps); err != nil {
-			return nil, fmt.Errorf("config: websocket: %w", err)
-		}
-		ps.SetWebSocket(bridge)
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		_ = access.Close(context.Background())
-		if bridge != nil {
-			_ = bridge.Close()
-		}
+		e.closeParts()
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
+	e.ln = ln
 	ctx, cancel := context.WithCancel(context.Background())
-	pool.Start(ctx)
-	e := &Edge{cfg: cfg, log: log, pool: pool, proxy: ps, ln: ln, registry: reg, access: access, bridge: bridge, served: make(chan error, 1), cancel: cancel}
+	e.cancel = cancel
+	e.pool.Start(ctx)
 	e.server = &fasthttp.Server{
-		Handler:               ps.Handler,
-		ErrorHandler:          ps.ErrorHandler,
+		Handler:               e.proxy.Handler,
+		ErrorHandler:          e.proxy.ErrorHandler,
 		Name:                  "icon-edge",
 		NoDefaultServerHeader: true,
 		MaxRequestBodySize:    cfg.Limits.MaxBodyBytes,
 		IdleTimeout:           cfg.Limits.IdleTimeout,
 		ReadTimeout:           cfg.Limits.IdleTimeout,
 		MaxConnsPerIP:         cfg.Limits.MaxConnsPerIP,
-		ReduceMemoryUsage:     false,
 		CloseOnShutdown:       true,
 		Logger:                slogPrintf{log},
 	}
 	go func() { e.served <- e.server.Serve(ln) }()
 	log.Info("icon-edge serving", "listen", ln.Addr().String(), "upstreams", cfg.Upstreams, "region", cfg.Region, "version", proxy.Version)
 	return e, nil
+}
+
+// build makes the node pool and the request path with every optional part the
+// configuration turns on.
+func (e *Edge) build() error {
+	cfg, reg, log := e.cfg, e.registry, e.log
+	guards, err := ratelimit.NewGuardMetrics(reg)
+	if err != nil {
+		return err
+	}
+	pc := cfg.poolConfig()
+	pc.GuardMetrics = guards
+	if e.pool, err = upstream.New(pc, log); err != nil {
+		return err
+	}
+	reg.MustRegister(upstream.NewCollector(e.pool))
+	ps := proxy.New(proxy.Config{
+		Region: cfg.Region, MaxBodyBytes: cfg.Limits.MaxBodyBytes, MaxBatch: cfg.Limits.MaxBatch,
+		NodeBatchLimit: cfg.Limits.NodeBatchLimit, RequestTimeout: cfg.Limits.RequestTimeout,
+		AttemptTimeout: cfg.Limits.AttemptTimeout, MaxRetries: retriesSetting(cfg.Limits.MaxRetries),
+		DefaultWaitTimeout: cfg.Limits.DefaultWaitTimeout, MaxWaitTimeout: cfg.Limits.MaxWaitTimeout,
+		DebugAPI: cfg.DebugAPI, DisabledMethods: cfg.DisabledMethods,
+	}, e.pool, reg, reg, log)
+	e.proxy = ps
+
+	if cfg.Cache.Enabled {
+		c, err := cache.New(cache.Config{MaxBytes: cfg.Cache.MaxBytes, FinalityDepth: cfg.Cache.FinalityDepth}, reg)
+		if err != nil {
+			return fmt.Errorf("config: cache: %w", err)
+		}
+		ps.SetCache(c)
+	}
+	if cfg.RateLimit != nil {
+		l, err := ratelimit.New(*cfg.RateLimit, reg)
+		if err != nil {
+			return fmt.Errorf("config: ratelimit: %w", err)
+		}
+		ps.SetLimiter(l)
+	}
+	if e.access, err = accesslog.New(cfg.AccessLog, reg, log); err != nil {
+		return fmt.Errorf("config: access_log: %w", err)
+	}
+	ps.SetAccessLog(e.access)
+	if c := cfg.Capture; c.Path != "" {
+		w, err := capture.New(capture.Config{Path: c.Path, Gzip: c.Gzip, SampleRate: c.SampleRate, MaxBytes: c.MaxBytes,
+			MaxFiles: c.MaxFiles, BufferSize: c.BufferSize}, reg)
+		if err != nil {
+			return fmt.Errorf("config: capture: %w", err)
+		}
+		ps.SetCapture(w)
+	}
+	if cfg.WebSocket.Enabled {
+		if e.bridge, err = newBridge(cfg, e.pool, reg, log, ps); err != nil {
+			return fmt.Errorf("config: websocket: %w", err)
+		}
+		ps.SetWebSocket(e.bridge)
+	}
+	return nil
+}
+
+// closeParts releases what build made when the edge never started serving.
+func (e *Edge) closeParts() {
+	if e.bridge != nil {
+		_ = e.bridge.Close()
+	}
+	if e.access != nil {
+		_ = e.access.Close(context.Background())
+	}
+	if e.proxy != nil {
+		_ = e.proxy.CloseCapture()
+	}
 }
 
 // retriesSetting maps "0 retries" in the file to the proxy's "no retries"

@@ -128,6 +128,10 @@ func (s *Server) serveBatch(ctx *fasthttp.RequestCtx, v *fastjson.Value, body []
 	s.writeJSON(ctx, fasthttp.StatusOK, append(out, ']'))
 }
 
+// chunkMethod routes a node batch: it is retried like any read, but a -31004
+// inside it is one item's answer, not a reason to resend the others.
+var chunkMethod = &methodInfo{name: "batch", kind: routeLatest}
+
 func later(a, b time.Time) time.Time {
 	if b.After(a) {
 		return b
@@ -148,10 +152,8 @@ func (s *Server) sendChunk(o origin, chunk []*call, body []byte, deadline time.T
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	upstreamRequest(req, o, body)
-	// sendRead needs a call for routing and for its failure answer; the
-	// chunk's own answers are split out below.
-	lead := call{method: chunk[0].method, need: need}
-	lead.method = &methodInfo{name: "batch", kind: routeLatest, m: chunk[0].method.m}
+	// The chunk travels as one read; its answers are split out below.
+	lead := call{method: chunkMethod, need: need}
 	s.sendRead(&lead, req, resp, deadline)
 	s.splitChunkAnswer(chunk, resp, lead.upstream, lead.retries)
 }

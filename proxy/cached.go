@@ -7,6 +7,7 @@ import (
 	"github.com/icon-edge/icon-edge/cache"
 	"github.com/icon-edge/icon-edge/icon"
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fastjson"
 )
 
 // SetCache turns on answer caching and in-flight coalescing for reads.
@@ -69,7 +70,7 @@ func (s *Server) serveCached(ctx *fasthttp.RequestCtx, c *call, start time.Time)
 func (s *Server) finishCached(ctx *fasthttp.RequestCtx, c *call, start time.Time, status int, ans cache.Answer) {
 	c.code = 0
 	if ans.Error != nil {
-		c.code = int(fastjsonInt(ans.Error, "code"))
+		c.code = fastjson.GetInt(ans.Error, "code")
 	}
 	body := ans.AppendTo(nil, c.id)
 	s.writeJSON(ctx, status, body)

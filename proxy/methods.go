@@ -1,7 +1,5 @@
 package proxy
 
-import "github.com/icon-edge/icon-edge/upstream"
-
 // routeKind says what a method needs from the node that serves it.
 type routeKind uint8
 
@@ -27,13 +25,6 @@ type methodInfo struct {
 	debug bool // served on /api/v3d only
 	// metrics, filled in by newMetrics.
 	m *methodMetrics
-}
-
-func (mi *methodInfo) need(height int64, pinned bool) upstream.Need {
-	if pinned {
-		return upstream.Need{MinHeight: height}
-	}
-	return upstream.Need{Latest: true}
 }
 
 // methodTable lists the JSON-RPC v3 methods goloop serves. Anything else is

@@ -225,5 +225,3 @@ func earlier(a, b time.Time) time.Time {
 	}
 	return a
 }
-
-func fastjsonInt(b []byte, keys ...string) int64 { return int64(fastjson.GetInt(b, keys...)) }
