@@ -152,7 +152,7 @@ func (s *Server) sendRead(c *call, req *fasthttp.Request, resp *fasthttp.Respons
 		}
 		tried = append(tried, n)
 		c.upstream = n.URL()
-		outcome, _ := s.pool.Do(n, req, resp, earlier(deadline, time.Now().Add(s.cfg.AttemptTimeout)))
+		outcome, _ := s.pool.Do(n, req, resp, s.attemptDeadline(c.method, deadline))
 		last = outcome
 		more := attempt < s.cfg.MaxRetries && time.Now().Before(deadline)
 		if outcome == upstream.OutcomeOK {
@@ -181,6 +181,15 @@ func (s *Server) sendRead(c *call, req *fasthttp.Request, resp *fasthttp.Respons
 	default:
 		edgeFailure(resp, c.id, last, len(tried) == 0)
 	}
+}
+
+// attemptDeadline bounds one attempt so a stuck node leaves time to retry,
+// except for wait methods: their node legitimately holds the call open.
+func (s *Server) attemptDeadline(mi *methodInfo, deadline time.Time) time.Time {
+	if mi.wait {
+		return deadline
+	}
+	return earlier(deadline, time.Now().Add(s.cfg.AttemptTimeout))
 }
 
 // edgeFailure writes the edge's answer when no node could give one.

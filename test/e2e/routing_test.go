@@ -187,3 +187,20 @@ func TestReadyzFollowsNodes(t *testing.T) {
 	sim.Node(1).SetFaults(iconsim.Faults{Down: boolp(false)})
 	eventually(t, "/readyz 200 after one node recovers", func() bool { return get() == http.StatusOK })
 }
+
+// A wait method may legitimately take longer than one read attempt: the edge
+// must let the node wait as long as the client asked.
+func TestWaitMethodOutlastsAttemptTimeout(t *testing.T) {
+	sim := startSim(t, 1)
+	cfg := edgeConfig(sim)
+	cfg.Limits.AttemptTimeout = 200 * time.Millisecond
+	e := startEdge(t, cfg)
+	sim.Node(0).SetFaults(iconsim.Faults{LatencyMS: int64p(500)})
+	r := post(t, e.URL()+"/api/v3", `{"jsonrpc":"2.0","id":1,"method":"icx_waitTransactionResult","params":{"txHash":"0xcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"}}`, "Icon-Options", "timeout=1000")
+	a := decode(t, r.body)
+	// goloop answers an unknown hash after its wait; what matters is that the
+	// node's answer arrived rather than the edge's own timeout.
+	if a.Error != nil && a.Error.Code == -32000 {
+		t.Fatalf("the edge cut a wait short: %d %s", r.status, r.body)
+	}
+}
