@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"context"
+	"net/http"
 	"testing"
+	"time"
 )
 
 // A config reload swaps the fleet without a restart: the new node joins after
@@ -30,5 +33,35 @@ func TestReloadSwapsUpstreams(t *testing.T) {
 	}
 	if n := e.Pool().Nodes(); len(n) != 1 || n[0].URL() != sim.URLs()[1] {
 		t.Fatal("a rejected reload changed the fleet")
+	}
+}
+
+// Graceful drain: /readyz fails first so balancers move away, requests are
+// still answered meanwhile, then the listener closes.
+func TestShutdownDrainsBeforeClosing(t *testing.T) {
+	sim := startSim(t, 1)
+	e := startEdge(t, edgeConfig(sim))
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		done <- e.Shutdown(ctx, 400*time.Millisecond)
+	}()
+	eventually(t, "/readyz 503 while draining", func() bool {
+		resp, err := client.Get(e.URL() + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusServiceUnavailable
+	})
+	if a := call(t, e.URL()+"/api/v3", "icx_getLastBlock", nil); a.Error != nil {
+		t.Fatalf("request during drain failed: %s", a.Error.Message)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Get(e.URL() + "/healthz"); err == nil {
+		t.Fatal("edge still listening after shutdown")
 	}
 }
