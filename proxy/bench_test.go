@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/icon-edge/icon-edge/cache"
 	"github.com/icon-edge/icon-edge/ratelimit"
 	"github.com/icon-edge/icon-edge/upstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -102,6 +103,34 @@ func BenchmarkEdgeSingleReadLimited(b *testing.B) {
 		ctx.Request.SetRequestURI("/api/v3")
 		ctx.Request.SetBodyString(lastBlockCall)
 		s.Handler(&ctx)
+		if ctx.Response.StatusCode() != 200 {
+			b.Fatalf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+	}
+}
+
+// BenchmarkEdgeCacheHit answers a final block from the cache: no node involved.
+func BenchmarkEdgeCacheHit(b *testing.B) {
+	s := benchServer(b, benchNode(b))
+	c, err := cache.New(cache.Config{MaxBytes: 64 << 20}, prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.SetCache(c)
+	const call = `{"jsonrpc":"2.0","id":1,"method":"icx_getBlockByHeight","params":{"height":"0x1"}}`
+	var ctx fasthttp.RequestCtx
+	run := func() {
+		ctx.Request.Reset()
+		ctx.Response.Reset()
+		ctx.Request.Header.SetMethod("POST")
+		ctx.Request.SetRequestURI("/api/v3")
+		ctx.Request.SetBodyString(call)
+		s.Handler(&ctx)
+	}
+	run() // fills the cache (the bench node is at height 660, so 0x1 is final)
+	b.ReportAllocs()
+	for b.Loop() {
+		run()
 		if ctx.Response.StatusCode() != 200 {
 			b.Fatalf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
 		}

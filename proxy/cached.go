@@ -6,6 +6,7 @@ import (
 
 	"github.com/icon-edge/icon-edge/cache"
 	"github.com/icon-edge/icon-edge/icon"
+	"github.com/valyala/bytebufferpool"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fastjson"
 )
@@ -13,12 +14,16 @@ import (
 // SetCache turns on answer caching and in-flight coalescing for reads.
 func (s *Server) SetCache(c *cache.Cache) { s.cache = c }
 
-// cacheKey scopes a call's cache key by path, so channels never share answers.
-func (s *Server) cacheKey(path []byte, c *call) []byte {
-	key := append(make([]byte, 0, 128), path...)
-	key = append(key, 0)
-	return cache.AppendKey(key, c.method.name, c.params)
+// appendCacheKey scopes a call's cache key by path, so channels never share answers.
+func appendCacheKey(dst, path []byte, c *call) []byte {
+	dst = append(dst, path...)
+	dst = append(dst, 0)
+	return cache.AppendKey(dst, c.method.name, c.params)
 }
+
+// scratch buffers for keys and answers on the cache-hit path, which must not
+// allocate per request (the cache copies what it keeps; SetBody copies too).
+var scratch bytebufferpool.Pool
 
 // errNotRPC carries a node answer that is not a JSON-RPC object (e.g. a
 // plain-text 404 "No channel") to every coalesced waiter unchanged.
@@ -39,7 +44,10 @@ func (s *Server) serveCached(ctx *fasthttp.RequestCtx, c *call, start time.Time)
 	if kind == cache.NoCache {
 		return false
 	}
-	key := s.cacheKey(ctx.Path(), c)
+	kb := scratch.Get()
+	defer scratch.Put(kb)
+	kb.B = appendCacheKey(kb.B[:0], ctx.Path(), c)
+	key := kb.B
 	if res, ok := s.cache.Get(key, tip); ok {
 		c.cacheHit = true
 		s.finishCached(ctx, c, start, fasthttp.StatusOK, cache.Answer{Result: res})
@@ -72,9 +80,15 @@ func (s *Server) finishCached(ctx *fasthttp.RequestCtx, c *call, start time.Time
 	if ans.Error != nil {
 		c.code = fastjson.GetInt(ans.Error, "code")
 	}
-	body := ans.AppendTo(nil, c.id)
-	s.writeJSON(ctx, status, body)
-	s.record(ctx, c, status, start, len(body))
+	buf := scratch.Get()
+	defer scratch.Put(buf)
+	buf.B = append(ans.AppendTo(buf.B[:0], c.id), '\n')
+	ctx.SetStatusCode(status)
+	ctx.SetContentType(ctJSON)
+	ctx.Response.Header.Set("Vary", "Origin")
+	ctx.SetBody(buf.B)
+	s.metrics.httpStatus(status)
+	s.record(ctx, c, status, start, len(buf.B))
 }
 
 // answerOf splits a node's single answer into the id-free parts the cache
@@ -101,7 +115,7 @@ func (s *Server) cachedBatchItem(path []byte, c *call, tip int64) bool {
 	if c.cacheKind == cache.NoCache {
 		return false
 	}
-	c.cacheKey = s.cacheKey(path, c)
+	c.cacheKey = appendCacheKey(nil, path, c)
 	res, ok := s.cache.Get(c.cacheKey, tip)
 	if !ok {
 		return false
