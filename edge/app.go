@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"reflect"
+	"strings"
 	"sync"
 	"time"
 
@@ -89,7 +91,8 @@ func Start(cfg Config, log *slog.Logger) (*Edge, error) {
 		NoDefaultServerHeader: true,
 		MaxRequestBodySize:    cfg.Limits.MaxBodyBytes,
 		IdleTimeout:           cfg.Limits.IdleTimeout,
-		ReadTimeout:           cfg.Limits.IdleTimeout,
+		ReadTimeout:           cfg.Limits.ReadTimeout,
+		WriteTimeout:          cfg.Limits.WriteTimeout,
 		MaxConnsPerIP:         cfg.Limits.MaxConnsPerIP,
 		CloseOnShutdown:       true,
 		Logger:                slogPrintf{log},
@@ -191,9 +194,9 @@ func (e *Edge) Pool() *upstream.Pool { return e.pool }
 // Registry is the edge's metrics registry, for other components to join.
 func (e *Edge) Registry() *prometheus.Registry { return e.registry }
 
-// Reload applies a new configuration without dropping requests. Only what
-// can change safely at run time changes (upstreams now); the rest needs a
-// restart and is reported.
+// Reload applies a new configuration without dropping requests. The
+// upstreams change at once; every other section that differs is named in a
+// warning, because it takes effect only after a restart.
 func (e *Edge) Reload(next Config) error {
 	if err := next.Validate(); err != nil {
 		return err
@@ -201,12 +204,26 @@ func (e *Edge) Reload(next Config) error {
 	if err := e.pool.SetUpstreams(next.Upstreams); err != nil {
 		return err
 	}
-	if next.Listen != e.cfg.Listen || next.Limits != e.cfg.Limits || next.Health != e.cfg.Health {
-		e.log.Warn("config reloaded; listen, limits and health settings take effect after a restart")
+	if pending := restartOnly(e.cfg, next); len(pending) > 0 {
+		e.log.Warn("config reloaded: upstreams applied; these settings changed but need a restart", "settings", pending)
 	}
 	e.cfg.Upstreams = next.Upstreams
 	e.log.Info("config reloaded", "upstreams", next.Upstreams)
 	return nil
+}
+
+// restartOnly lists the YAML sections that differ between a and b, other
+// than the upstreams (which reload live).
+func restartOnly(a, b Config) []string {
+	a.Upstreams, b.Upstreams = nil, nil
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	var out []string
+	for i := 0; i < va.NumField(); i++ {
+		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			out = append(out, strings.Split(va.Type().Field(i).Tag.Get("yaml"), ",")[0])
+		}
+	}
+	return out
 }
 
 // Shutdown drains: /readyz fails for the drain delay so balancers move away,

@@ -97,7 +97,11 @@ type Limits struct {
 	MaxWaitTimeout     time.Duration `yaml:"max_wait_timeout"`
 	MaxConnsPerNode    int           `yaml:"max_conns_per_node"`
 	IdleTimeout        time.Duration `yaml:"idle_timeout"`
-	MaxConnsPerIP      int           `yaml:"max_conns_per_ip"`
+	// ReadTimeout bounds reading one request (headers and body), so a slow
+	// sender cannot hold a connection; WriteTimeout bounds writing an answer.
+	ReadTimeout   time.Duration `yaml:"read_timeout"`
+	WriteTimeout  time.Duration `yaml:"write_timeout"`
+	MaxConnsPerIP int           `yaml:"max_conns_per_ip"`
 	// NodeMaxRPS caps requests per second to each node (0 = no cap); excess
 	// waits up to NodeMaxWait, then is shed with 503.
 	NodeMaxRPS  int           `yaml:"node_max_rps"`
@@ -125,7 +129,7 @@ func Defaults() Config {
 		Limits: Limits{MaxBodyBytes: 1 << 20, MaxBatch: 100, NodeBatchLimit: 10, RequestTimeout: 10 * time.Second,
 			AttemptTimeout: 3 * time.Second, MaxRetries: 2, DefaultWaitTimeout: 10 * time.Second,
 			MaxWaitTimeout: 60 * time.Second, MaxConnsPerNode: 512, IdleTimeout: 90 * time.Second,
-			NodeMaxWait: 50 * time.Millisecond},
+			NodeMaxWait: 50 * time.Millisecond, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second},
 		Shutdown:  Shutdown{DrainDelay: 5 * time.Second, Timeout: 30 * time.Second},
 		Cache:     Cache{Enabled: true, MaxBytes: 256 << 20, FinalityDepth: 1},
 		WebSocket: WebSocket{Enabled: true},
@@ -209,6 +213,7 @@ func (c *Config) Validate() error {
 		{"health.resolve_interval", h.ResolveInterval}, {"limits.request_timeout", c.Limits.RequestTimeout},
 		{"limits.attempt_timeout", c.Limits.AttemptTimeout}, {"limits.default_wait_timeout", c.Limits.DefaultWaitTimeout},
 		{"limits.max_wait_timeout", c.Limits.MaxWaitTimeout}, {"limits.idle_timeout", c.Limits.IdleTimeout},
+		{"limits.read_timeout", c.Limits.ReadTimeout}, {"limits.write_timeout", c.Limits.WriteTimeout},
 		{"shutdown.timeout", c.Shutdown.Timeout}} {
 		if d.v <= 0 {
 			return bad(d.name, "must be a positive duration like 500ms or 10s", d.v)

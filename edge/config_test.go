@@ -72,3 +72,18 @@ func TestEnvOverridesSecrets(t *testing.T) {
 		t.Fatalf("env not applied: %v %q", cfg.Upstreams, cfg.AccessLog.Elasticsearch.Password)
 	}
 }
+
+func TestReloadNamesSettingsThatNeedARestart(t *testing.T) {
+	a := Defaults()
+	b := a
+	b.Upstreams = []string{"http://x:1"}
+	if got := restartOnly(a, b); len(got) != 0 {
+		t.Fatalf("an upstream change needs no restart, got %v", got)
+	}
+	b.DebugAPI = true
+	b.Limits.MaxBatch = 5
+	got := restartOnly(a, b)
+	if strings.Join(got, ",") != "debug_api,limits" {
+		t.Fatalf("restartOnly = %v, want [debug_api limits]", got)
+	}
+}

@@ -14,12 +14,12 @@ import (
 
 // serveBatch answers a batch as a batch with every id matched. Invalid items
 // are answered at the edge; reads go to nodes in chunks of the nodes' batch
-// limit, each chunk routed on its own; writes go one by one so a read retry
-// can never resend one. Chunks run in parallel and answers are put back in the
-// client's order.
+// limit, each chunk routed on its own; writes and wait methods go one by one,
+// so a read retry can never resend a write and a long wait never holds up (or
+// times out) a chunk of quick reads. Everything runs in parallel and answers
+// are put back in the client's order.
 func (s *Server) serveBatch(ctx *fasthttp.RequestCtx, v *fastjson.Value, body []byte, debugAPI bool, start time.Time) {
 	items, _ := v.Array()
-	raw := rawElements(body)
 	switch {
 	case len(items) == 0:
 		s.rpcError(ctx, fasthttp.StatusBadRequest, nil, icon.ErrInvalidRequest)
@@ -28,12 +28,13 @@ func (s *Server) serveBatch(ctx *fasthttp.RequestCtx, v *fastjson.Value, body []
 		s.rpcError(ctx, fasthttp.StatusServiceUnavailable, nil, icon.ErrTooManyRequests)
 		return
 	}
+	raw := rawElements(body)
 	if len(raw) != len(items) { // cannot happen for JSON fastjson accepted; never guess
 		s.rpcError(ctx, fasthttp.StatusBadRequest, nil, icon.ErrParse)
 		return
 	}
 	calls := make([]call, len(items))
-	var reads, writes []*call
+	var reads, singles []*call
 	tip := s.pool.Tip()
 	for i, it := range items {
 		c := &calls[i]
@@ -43,8 +44,8 @@ func (s *Server) serveBatch(ctx *fasthttp.RequestCtx, v *fastjson.Value, body []
 		case c.err != nil:
 			c.answer = icon.AppendResponseError(nil, c.id, c.err)
 			c.code = c.err.Code
-		case c.method.kind == routeWrite:
-			writes = append(writes, c)
+		case c.method.kind == routeWrite || c.method.wait && !c.notify:
+			singles = append(singles, c)
 		case !c.notify:
 			if s.cachedBatchItem(ctx.Path(), c, tip) {
 				continue
@@ -57,11 +58,8 @@ func (s *Server) serveBatch(ctx *fasthttp.RequestCtx, v *fastjson.Value, body []
 		return
 	}
 	deadline := start.Add(s.cfg.RequestTimeout)
-	for _, c := range writes {
-		deadline = later(deadline, s.deadline(ctx, c.method, start))
-	}
-	// Node bodies are the client's own bytes, cut here before any goroutine
-	// starts.
+	// Node bodies are the client's own bytes, and deadlines come from the
+	// client's headers: both are read here, before any goroutine starts.
 	type job struct {
 		calls []*call
 		body  []byte
@@ -78,18 +76,18 @@ func (s *Server) serveBatch(ctx *fasthttp.RequestCtx, v *fastjson.Value, body []
 		}
 		jobs = append(jobs, job{calls: chunk, body: append(body, ']')})
 	}
-	writeBodies := make([][]byte, len(writes))
-	for i, c := range writes {
-		writeBodies[i] = c.raw
+	singleDeadlines := make([]time.Time, len(singles))
+	for i, c := range singles {
+		singleDeadlines[i] = s.deadline(ctx, c.method, start)
 	}
 
-	o := originOf(ctx)
+	o := s.originOf(ctx)
 	var wg sync.WaitGroup
 	for _, j := range jobs {
 		wg.Go(func() { s.sendChunk(o, j.calls, j.body, deadline) })
 	}
-	for i, c := range writes {
-		wg.Go(func() { s.sendBatchWrite(o, c, writeBodies[i], deadline) })
+	for i, c := range singles {
+		wg.Go(func() { s.sendBatchSingle(o, c, singleDeadlines[i]) })
 	}
 	wg.Wait()
 	if s.cache != nil {
@@ -108,6 +106,9 @@ func (s *Server) serveBatch(ctx *fasthttp.RequestCtx, v *fastjson.Value, body []
 	for i := range calls {
 		c := &calls[i]
 		if c.answer == nil {
+			if c.method != nil && c.method.kind == routeWrite {
+				s.record(ctx, c, fasthttp.StatusOK, start, 0) // executed, though nobody waits for it
+			}
 			continue // a notification: nobody waits for it
 		}
 		if answered > 0 {
@@ -122,22 +123,12 @@ func (s *Server) serveBatch(ctx *fasthttp.RequestCtx, v *fastjson.Value, body []
 		s.metrics.httpStatus(fasthttp.StatusOK)
 		return
 	}
-	if len(ctx.Request.Header.Peek("Origin")) > 0 {
-		ctx.Response.Header.Set("Access-Control-Allow-Origin", "*")
-	}
 	s.writeJSON(ctx, fasthttp.StatusOK, append(out, ']'))
 }
 
 // chunkMethod routes a node batch: it is retried like any read, but a -31004
 // inside it is one item's answer, not a reason to resend the others.
 var chunkMethod = &methodInfo{name: "batch", kind: routeLatest}
-
-func later(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
-}
 
 // sendChunk forwards up to NodeBatchLimit reads as one node batch, to a node
 // that meets the strictest need among them.
@@ -207,14 +198,18 @@ func sameID(answer *fastjson.Value, id []byte) bool {
 	return got != nil && string(idBytes(got)) == string(id)
 }
 
-// sendBatchWrite sends one write of a batch on its own.
-func (s *Server) sendBatchWrite(o origin, c *call, body []byte, deadline time.Time) {
+// sendBatchSingle sends one write or wait call of a batch on its own.
+func (s *Server) sendBatchSingle(o origin, c *call, deadline time.Time) {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-	upstreamRequest(req, o, body)
-	s.sendWrite(c, req, resp, deadline)
+	upstreamRequest(req, o, c.raw)
+	if c.method.kind == routeWrite {
+		s.sendWrite(c, req, resp, deadline)
+	} else {
+		s.sendRead(c, req, resp, deadline)
+	}
 	if c.notify {
 		return
 	}

@@ -53,8 +53,10 @@ func (s *Server) serveCached(ctx *fasthttp.RequestCtx, c *call, start time.Time)
 		s.finishCached(ctx, c, start, fasthttp.StatusOK, cache.Answer{Result: res})
 		return true
 	}
-	o, body, deadline := originOf(ctx), ctx.PostBody(), s.deadline(ctx, c.method, start)
-	ans, shared, err := s.cache.Do(key, c.method.name, kind, tip, func() (cache.Answer, error) {
+	o, body, deadline := s.originOf(ctx), ctx.PostBody(), s.deadline(ctx, c.method, start)
+	led := false // this caller made the node request; the others waited for it
+	ans, _, err := s.cache.Do(key, c.method.name, kind, tip, func() (cache.Answer, error) {
+		led = true
 		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 		defer fasthttp.ReleaseRequest(req)
 		defer fasthttp.ReleaseResponse(resp)
@@ -62,13 +64,15 @@ func (s *Server) serveCached(ctx *fasthttp.RequestCtx, c *call, start time.Time)
 		s.sendRead(c, req, resp, deadline)
 		return answerOf(resp)
 	})
-	c.cacheHit = shared
+	c.cacheHit = !led
 	var raw *errNotRPC
 	if errors.As(err, &raw) {
 		ctx.SetStatusCode(raw.status)
 		ctx.SetContentTypeBytes([]byte(raw.contentType))
 		ctx.SetBody(raw.body)
 		s.metrics.httpStatus(raw.status)
+		c.code = raw.status // not JSON-RPC: counted under its HTTP status (see answerCode)
+		s.record(ctx, c, raw.status, start, len(raw.body))
 		return true
 	}
 	s.finishCached(ctx, c, start, ans.Status, ans)

@@ -22,6 +22,7 @@ var (
 // serveRPC handles one POST: a single call or a batch.
 func (s *Server) serveRPC(ctx *fasthttp.RequestCtx, debugAPI bool) {
 	start := time.Now()
+	defer allowOrigin(ctx) // last, so no answer path can lose it
 	body := ctx.PostBody()
 	s.capture.Record(ctx.Path(), body) // nil-safe; copies what it samples, never blocks
 	if len(bytes.TrimSpace(body)) == 0 {
@@ -62,7 +63,7 @@ func (s *Server) serveRPC(ctx *fasthttp.RequestCtx, debugAPI bool) {
 	}
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
-	upstreamRequest(req, originOf(ctx), body)
+	upstreamRequest(req, s.originOf(ctx), body)
 	resp := &ctx.Response
 	deadline := s.deadline(ctx, c.method, start)
 	if c.method.kind == routeWrite {
@@ -72,9 +73,6 @@ func (s *Server) serveRPC(ctx *fasthttp.RequestCtx, debugAPI bool) {
 	}
 	// The node's answer goes to the client as it came; only hop-by-hop state is ours.
 	resp.Header.ResetConnectionClose()
-	if len(ctx.Request.Header.Peek("Origin")) > 0 {
-		resp.Header.Set("Access-Control-Allow-Origin", "*")
-	}
 	c.code = answerCode(resp)
 	s.metrics.httpStatus(resp.StatusCode())
 	s.record(ctx, &c, resp.StatusCode(), start, len(resp.Body()))
@@ -86,8 +84,37 @@ type origin struct {
 	path, iconOptions []byte
 }
 
-func originOf(ctx *fasthttp.RequestCtx) origin {
-	return origin{path: ctx.Path(), iconOptions: ctx.Request.Header.Peek("Icon-Options")}
+// originOf reads the parts of the client's request that nodes get. A wait
+// timeout above the edge's cap is rewritten to the cap, so the node gives up
+// (and answers -31006 itself) before the edge does.
+func (s *Server) originOf(ctx *fasthttp.RequestCtx) origin {
+	o := origin{path: ctx.Path(), iconOptions: ctx.Request.Header.Peek("Icon-Options")}
+	if ms, ok := iconOptionTimeout(o.iconOptions); ok && ms > s.cfg.MaxWaitTimeout.Milliseconds() {
+		o.iconOptions = withTimeout(o.iconOptions, s.cfg.MaxWaitTimeout.Milliseconds())
+	}
+	return o
+}
+
+// withTimeout rewrites the timeout of an Icon-Options header, keeping the rest.
+func withTimeout(h []byte, ms int64) []byte {
+	var out []byte
+	for part := range bytes.SplitSeq(h, []byte{','}) {
+		if k, _, ok := bytes.Cut(bytes.TrimSpace(part), []byte{'='}); ok && string(bytes.TrimSpace(k)) == "timeout" {
+			part = []byte("timeout=" + strconv.FormatInt(ms, 10))
+		}
+		if len(out) > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, bytes.TrimSpace(part)...)
+	}
+	return out
+}
+
+// allowOrigin lets browser dApps read any answer, as goloop does.
+func allowOrigin(ctx *fasthttp.RequestCtx) {
+	if len(ctx.Request.Header.Peek("Origin")) > 0 {
+		ctx.Response.Header.Set("Access-Control-Allow-Origin", "*")
+	}
 }
 
 // upstreamRequest prepares the request to a node: same path (so the channel
@@ -109,12 +136,19 @@ func (s *Server) deadline(ctx *fasthttp.RequestCtx, mi *methodInfo, start time.T
 	if !mi.wait {
 		return start.Add(s.cfg.RequestTimeout)
 	}
-	wait := s.cfg.DefaultWaitTimeout
-	if ms, ok := iconOptionTimeout(ctx.Request.Header.Peek("Icon-Options")); ok {
-		wait = time.Duration(ms) * time.Millisecond
+	return start.Add(s.waitTimeout(ctx.Request.Header.Peek("Icon-Options")) + 2*time.Second)
+}
+
+// waitTimeout is how long a wait method may wait: the client's Icon-Options
+// timeout, else the default, never more than MaxWaitTimeout.
+func (s *Server) waitTimeout(iconOptions []byte) time.Duration {
+	if ms, ok := iconOptionTimeout(iconOptions); ok {
+		if ms >= s.cfg.MaxWaitTimeout.Milliseconds() { // compared in ms: no overflow for huge values
+			return s.cfg.MaxWaitTimeout
+		}
+		return time.Duration(ms) * time.Millisecond
 	}
-	wait = min(wait, s.cfg.MaxWaitTimeout)
-	return start.Add(wait + 2*time.Second)
+	return min(s.cfg.DefaultWaitTimeout, s.cfg.MaxWaitTimeout)
 }
 
 // iconOptionTimeout reads "timeout=<ms>" from an Icon-Options header
@@ -152,7 +186,7 @@ func (s *Server) sendRead(c *call, req *fasthttp.Request, resp *fasthttp.Respons
 		}
 		tried = append(tried, n)
 		c.upstream = n.URL()
-		outcome, _ := s.pool.Do(n, req, resp, s.attemptDeadline(c.method, deadline))
+		outcome, _ := s.pool.Do(n, req, resp, upstream.Attempt{Deadline: s.attemptDeadline(c.method, deadline), Long: c.method.wait})
 		last = outcome
 		more := attempt < s.cfg.MaxRetries && time.Now().Before(deadline)
 		if outcome == upstream.OutcomeOK {
@@ -212,20 +246,20 @@ func setJSON(resp *fasthttp.Response, status int, body []byte) {
 	resp.SetBody(append(body, '\n'))
 }
 
-// answerCode is the JSON-RPC error code of a single answer, 0 for a result.
-// goloop answers every error with 400, so only those bodies are parsed.
+// answerCode is the code a call is counted under: 0 for a result, the
+// JSON-RPC error code (negative) for an error, and the HTTP status (positive,
+// never a JSON-RPC code) for an answer that is not JSON-RPC at all, such as
+// goloop's plain-text 404 "No channel". goloop answers every JSON-RPC error
+// with 400, so only non-200 bodies are parsed.
 func answerCode(resp *fasthttp.Response) int {
-	switch st := resp.StatusCode(); {
-	case st == fasthttp.StatusOK:
-		return 0
-	case st != fasthttp.StatusBadRequest && st < 500:
+	st := resp.StatusCode()
+	if st == fasthttp.StatusOK {
 		return 0
 	}
-	code := fastjson.GetInt(resp.Body(), "error", "code")
-	if code == 0 && resp.StatusCode() >= 500 {
-		return icon.CodeServerError
+	if code := fastjson.GetInt(resp.Body(), "error", "code"); code != 0 {
+		return code
 	}
-	return code
+	return st
 }
 
 func earlier(a, b time.Time) time.Time {

@@ -24,7 +24,7 @@ func (s *Server) sendWrite(c *call, req *fasthttp.Request, resp *fasthttp.Respon
 		}
 		tried = append(tried, n)
 		c.upstream = n.URL()
-		outcome, err := s.pool.Do(n, req, resp, deadline)
+		outcome, err := s.pool.Do(n, req, resp, upstream.Attempt{Deadline: deadline, Long: c.method.wait})
 		switch {
 		case outcome == upstream.OutcomeOK || outcome == upstream.OutcomeHTTP5xx:
 			return
@@ -88,7 +88,7 @@ func (s *Server) txKnown(path []byte, txHash string) bool {
 			return false
 		}
 		tried = append(tried, n)
-		if out, _ := s.pool.Do(n, req, resp, time.Now().Add(time.Second)); out != upstream.OutcomeOK {
+		if out, _ := s.pool.Do(n, req, resp, upstream.Attempt{Deadline: time.Now().Add(time.Second)}); out != upstream.OutcomeOK {
 			continue
 		}
 		if resp.StatusCode() == fasthttp.StatusOK {

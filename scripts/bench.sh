@@ -58,7 +58,7 @@ closed() {
       local rps
       rps=$(wrk -t2 -c64 -d"$DUR" -s "$script" "${url[$t]}" | awk '/Requests\/sec/ {print int($2)}')
       echo "  round $r $t: $rps req/s"
-      [ "${best[$t]:-0}" -lt "$rps" ] && best[$t]=$rps
+      if [ "${best[$t]:-0}" -lt "$rps" ]; then best[$t]=$rps; fi
     done
   done
 }

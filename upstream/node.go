@@ -97,6 +97,14 @@ func (n *Node) Latency() time.Duration {
 	return time.Duration(math.Float64frombits(n.ewma.Load()) * float64(time.Second))
 }
 
+// setState changes the state under the node's lock, so it cannot race with
+// the health bookkeeping that also decides states.
+func (n *Node) setState(s State) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.state.Store(int32(s))
+}
+
 // observeHeight raises (or lowers, after a node resets) the node's height.
 func (n *Node) observeHeight(h int64) { n.height.Store(h) }
 

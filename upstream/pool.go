@@ -87,9 +87,12 @@ type Pool struct {
 	nodes atomic.Pointer[[]*Node] // every node that may take traffic or is draining
 	tip   atomic.Int64
 
+	resolveMu sync.Mutex // one resolve at a time: ticker and reloads
+	tipMu     sync.Mutex // tip is recomputed from many probe goroutines
+
 	mu      sync.Mutex // membership changes
 	sources []Source
-	lastOK  map[int][]string // each source's last good answer, kept when it fails
+	lastOK  map[string][]string // each source's last good answer, kept when it fails
 	byURL   map[string]*Node
 	probes  map[*Node]context.CancelFunc
 	onEvent func(n *Node, event string)
@@ -112,7 +115,7 @@ func New(cfg Config, log *slog.Logger) (*Pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Pool{cfg: cfg, log: log, sources: sources, lastOK: map[int][]string{},
+	p := &Pool{cfg: cfg, log: log, sources: sources, lastOK: map[string][]string{},
 		byURL: map[string]*Node{}, probes: map[*Node]context.CancelFunc{}}
 	empty := []*Node{}
 	p.nodes.Store(&empty)
@@ -175,8 +178,7 @@ func (p *Pool) SetUpstreams(raw []string) error {
 		return errors.New("upstreams: at least one upstream is required")
 	}
 	p.mu.Lock()
-	p.sources = sources
-	p.lastOK = map[int][]string{}
+	p.sources = sources // lastOK stays: a source kept across a reload keeps its fallback
 	p.mu.Unlock()
 	p.resolve()
 	return nil
@@ -184,12 +186,14 @@ func (p *Pool) SetUpstreams(raw []string) error {
 
 // resolve asks every source for its nodes and reconciles membership.
 func (p *Pool) resolve() {
+	p.resolveMu.Lock()
+	defer p.resolveMu.Unlock()
 	p.mu.Lock()
 	sources := slices.Clone(p.sources)
 	p.mu.Unlock()
 
 	want := map[string]bool{}
-	for i, s := range sources {
+	for _, s := range sources {
 		ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
 		urls, err := s.Nodes(ctx)
 		cancel()
@@ -198,9 +202,9 @@ func (p *Pool) resolve() {
 			// A failed lookup must not drain a healthy fleet: keep what the
 			// source listed last time.
 			p.log.Warn("upstream source failed; keeping its previous nodes", "source", s.String(), "err", err)
-			urls = p.lastOK[i]
+			urls = p.lastOK[s.String()]
 		} else {
-			p.lastOK[i] = urls
+			p.lastOK[s.String()] = urls
 		}
 		p.mu.Unlock()
 		for _, u := range urls {
@@ -222,7 +226,7 @@ func (p *Pool) reconcile(want map[string]bool) {
 			continue
 		}
 		if ok { // came back while draining: keep its connections and history
-			n.state.Store(int32(StateStarting))
+			n.setState(StateStarting)
 			p.log.Info("upstream node listed again", "upstream", u)
 			continue
 		}
@@ -236,7 +240,7 @@ func (p *Pool) reconcile(want map[string]bool) {
 	}
 	for u, n := range p.byURL {
 		if !want[u] && n.State() != StateDraining {
-			n.state.Store(int32(StateDraining))
+			n.setState(StateDraining)
 			p.log.Info("upstream node draining", "upstream", u, "inflight", n.InFlight())
 		}
 	}
@@ -354,6 +358,8 @@ func (p *Pool) event(n *Node, what string) {
 // ahead die, the survivors define the chain this region can serve; answering
 // from them beats answering nothing, and /readyz still tells the balancer.
 func (p *Pool) updateTip() {
+	p.tipMu.Lock()
+	defer p.tipMu.Unlock()
 	tip := int64(-1)
 	for _, n := range *p.nodes.Load() {
 		if n.State() == StateHealthy {

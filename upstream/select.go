@@ -75,8 +75,8 @@ const (
 	OutcomeTimeout
 	// OutcomeHTTP5xx: the node answered with a server error.
 	OutcomeHTTP5xx
-	// OutcomeShed: the node was at its rate cap for longer than the allowed
-	// wait; the request was not sent.
+	// OutcomeShed: the request was not sent: the node was at its rate cap
+	// or connection limit, or no time was left for the attempt.
 	OutcomeShed
 )
 
@@ -88,15 +88,35 @@ func (o Outcome) String() string { return outcomeNames[o] }
 // dial or a shed request proves it did not, which makes resending a write safe.
 func (o Outcome) Sent() bool { return o != OutcomeDial && o != OutcomeShed }
 
-// errShed is the error of an OutcomeShed attempt.
-var errShed = errors.New("node at its request-rate cap")
+// Errors of attempts that never left the edge.
+var (
+	errShed    = errors.New("node at its request-rate cap")
+	errExpired = errors.New("no time left for another attempt")
+)
 
-// Do sends req to n before deadline and books the result into the node's
-// health: latency on success, a failure (which may eject it) otherwise.
-func (p *Pool) Do(n *Node, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) (Outcome, error) {
+// Attempt describes one request to a node beyond its bytes.
+type Attempt struct {
+	// Deadline bounds the attempt.
+	Deadline time.Time
+	// Long marks a call the node holds open on purpose (wait methods): its
+	// duration says nothing about the node's speed, and running out of time
+	// says nothing about its health.
+	Long bool
+}
+
+// Do sends req to n and books the result into the node's health: latency on
+// success, a failure (which may eject it) otherwise. Attempts that never
+// leave the edge (shed at the node's rate cap or its connection limit, or
+// started with no time left) book nothing: the node is busy, not broken.
+func (p *Pool) Do(n *Node, req *fasthttp.Request, resp *fasthttp.Response, a Attempt) (Outcome, error) {
+	deadline := a.Deadline
+	if !time.Now().Before(deadline) {
+		n.outcomes[OutcomeShed].Add(1)
+		return OutcomeShed, errExpired
+	}
 	if n.guard != nil && !n.guard.Acquire(deadline) {
 		n.outcomes[OutcomeShed].Add(1)
-		return OutcomeShed, errShed // the node is healthy, only busy: no failure is booked
+		return OutcomeShed, errShed
 	}
 	// The same request may go to several nodes in turn; each gets its own Host.
 	req.SetHost(n.client.Addr)
@@ -107,16 +127,21 @@ func (p *Pool) Do(n *Node, req *fasthttp.Request, resp *fasthttp.Response, deadl
 	took := time.Since(start)
 	n.inflight.Add(-1)
 	outcome := classify(err, resp)
-	switch outcome {
-	case OutcomeOK:
-		n.observeLatency(took)
+	switch {
+	case outcome == OutcomeShed:
+	case outcome == OutcomeOK:
+		if !a.Long {
+			n.observeLatency(took)
+		}
 		n.markSuccess(false, &p.cfg.Health)
-	case OutcomeTimeout:
-		// A timeout says the node is slow; the EWMA must learn it even though
-		// no answer came, or selection keeps preferring it.
-		n.observeLatency(took)
-		fallthrough
+	case outcome == OutcomeTimeout && a.Long:
+		// The client's own wait ran out; the node did nothing wrong.
 	default:
+		if outcome == OutcomeTimeout {
+			// A timeout says the node is slow; the EWMA must learn it even
+			// though no answer came, or selection keeps preferring it.
+			n.observeLatency(took)
+		}
 		if err == nil {
 			err = errors.New("HTTP " + strconv.Itoa(resp.StatusCode()))
 		}
@@ -140,9 +165,11 @@ func classify(err error, resp *fasthttp.Response) Outcome {
 	if errors.Is(err, fasthttp.ErrTimeout) {
 		return OutcomeTimeout
 	}
+	if errors.Is(err, fasthttp.ErrNoFreeConns) {
+		return OutcomeShed // every connection to the node is busy: nothing was sent
+	}
 	var opErr *net.OpError
-	if errors.Is(err, fasthttp.ErrDialTimeout) || errors.Is(err, fasthttp.ErrNoFreeConns) ||
-		errors.As(err, &opErr) && opErr.Op == "dial" {
+	if errors.Is(err, fasthttp.ErrDialTimeout) || errors.As(err, &opErr) && opErr.Op == "dial" {
 		return OutcomeDial
 	}
 	var netErr net.Error
