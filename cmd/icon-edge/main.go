@@ -14,6 +14,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
+	_ "net/http/pprof" // registered on http.DefaultServeMux, served only with --pprof
 	"os"
 	"os/signal"
 	"strings"
@@ -46,6 +48,7 @@ func run(args []string) int {
 	logFormat := fs.String("log-format", "", "auto, json or text")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error")
 	version := fs.Bool("version", false, "print the version and exit")
+	pprofAddr := fs.String("pprof", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off by default")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -110,6 +113,10 @@ func run(args []string) int {
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
+	}
+	if *pprofAddr != "" {
+		// A separate listener: profiles never share the public port.
+		go func() { log.Error("pprof listener stopped", "err", http.ListenAndServe(*pprofAddr, nil)) }()
 	}
 
 	sigs := make(chan os.Signal, 1)
