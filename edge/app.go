@@ -250,8 +250,11 @@ func (e *Edge) shutdown(ctx context.Context, drainDelay time.Duration) error {
 	e.cancel()
 	e.pool.Close()
 	<-e.served
-	// Flush what was logged and captured while requests finished.
-	if cerr := e.access.Close(ctx); cerr != nil && err == nil {
+	// Flush what was logged and captured while requests finished, with a
+	// budget of its own: slow requests may have used up ctx.
+	flushCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if cerr := e.access.Close(flushCtx); cerr != nil && err == nil {
 		err = cerr
 	}
 	if cerr := e.proxy.CloseCapture(); cerr != nil && err == nil {

@@ -132,7 +132,7 @@ func Defaults() Config {
 			NodeMaxWait: 50 * time.Millisecond, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second},
 		Shutdown:  Shutdown{DrainDelay: 5 * time.Second, Timeout: 30 * time.Second},
 		Cache:     Cache{Enabled: true, MaxBytes: 256 << 20, FinalityDepth: 1},
-		WebSocket: WebSocket{Enabled: true},
+		WebSocket: WebSocket{Enabled: true, MaxConnections: 10000},
 	}
 }
 

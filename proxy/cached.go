@@ -41,8 +41,13 @@ func (e *errNotRPC) Error() string { return "not a JSON-RPC answer" }
 func (s *Server) serveCached(ctx *fasthttp.RequestCtx, c *call, start time.Time) bool {
 	tip := s.pool.Tip()
 	kind := s.cache.Classify(c.method.name, c.params, tip)
-	if kind == cache.NoCache {
+	if kind == cache.NoCache || hasSurrogateEscape(ctx.PostBody()) {
 		return false
+	}
+	if kind == cache.Head {
+		// A head answer is shared until the next block: only a node at the
+		// tip may give it, not one that is merely within max_lag.
+		c.need.MinHeight = max(c.need.MinHeight, tip)
 	}
 	kb := scratch.Get()
 	defer scratch.Put(kb)
@@ -116,8 +121,12 @@ func (s *Server) cachedBatchItem(path []byte, c *call, tip int64) bool {
 		return false
 	}
 	c.cacheKind = s.cache.Classify(c.method.name, c.params, tip)
-	if c.cacheKind == cache.NoCache {
+	if c.cacheKind == cache.NoCache || hasSurrogateEscape(c.raw) {
+		c.cacheKind = cache.NoCache
 		return false
+	}
+	if c.cacheKind == cache.Head {
+		c.need.MinHeight = max(c.need.MinHeight, tip) // see serveCached
 	}
 	c.cacheKey = appendCacheKey(nil, path, c)
 	res, ok := s.cache.Get(c.cacheKey, tip)

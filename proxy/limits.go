@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"net/netip"
 	"strconv"
 	"time"
@@ -21,9 +22,31 @@ var (
 // clientOf identifies who sent the request: the socket peer, or the address
 // a trusted proxy vouches for, plus the API key if one was sent.
 func (s *Server) clientOf(ctx *fasthttp.RequestCtx) ratelimit.Client {
+	return s.limiter.Identify(s.clientIP(ctx), ctx.Request.Header.Peek(s.limiter.APIKeyHeader()))
+}
+
+// clientIP is the socket peer, or the client a trusted proxy names when
+// limits (and so trusted proxies) are configured.
+func (s *Server) clientIP(ctx *fasthttp.RequestCtx) netip.Addr {
 	peer, _ := netip.AddrFromSlice(ctx.RemoteIP())
-	ip := s.limiter.ClientIP(peer.Unmap(), func(name string) []byte { return ctx.Request.Header.Peek(name) })
-	return s.limiter.Identify(ip, ctx.Request.Header.Peek(s.limiter.APIKeyHeader()))
+	if s.limiter == nil {
+		return peer.Unmap()
+	}
+	return s.limiter.ClientIP(peer.Unmap(), func(name string) []byte { return headerAll(ctx, name) })
+}
+
+// headerAll joins every line of a header, so a proxy that appends its own
+// X-Forwarded-For line (instead of extending the client's) is read in full and
+// the client's forged first line is not mistaken for the whole story.
+func headerAll(ctx *fasthttp.RequestCtx, name string) []byte {
+	vals := ctx.Request.Header.PeekAll(name)
+	switch len(vals) {
+	case 0:
+		return nil
+	case 1:
+		return vals[0]
+	}
+	return bytes.Join(vals, []byte(", "))
 }
 
 // admit applies the limiter to a single call or a whole batch; a refused
@@ -37,7 +60,7 @@ func (s *Server) admit(ctx *fasthttp.RequestCtx, calls []call, id []byte, start 
 		ctx.SetUserValue(keyIDUserValue, client.KeyID)
 	}
 	var first *call
-	cost, write := 0, false
+	readCost, writes := 0, 0
 	var d ratelimit.Decision
 	for i := range calls {
 		c := &calls[i]
@@ -51,16 +74,41 @@ func (s *Server) admit(ctx *fasthttp.RequestCtx, calls []call, id []byte, start 
 			d = s.limiter.Admit(client, c.method.name, c.method.kind == routeWrite)
 			return s.refuse(ctx, first, id, d, start)
 		}
-		cost += s.limiter.Cost(c.method.name)
-		write = write || c.method.kind == routeWrite
+		if c.method.kind == routeWrite {
+			writes++
+		} else {
+			readCost += s.limiter.Cost(c.method.name)
+		}
 	}
-	if cost == 0 && !write {
+	// Reads and writes have their own budgets; a batch pays into both.
+	if readCost > 0 {
+		if d = s.limiter.AdmitN(client, readCost, false); !d.OK {
+			return s.refuse(ctx, first, id, d, start)
+		}
+	}
+	if writes > 0 {
+		if d = s.limiter.AdmitN(client, writes, true); !d.OK {
+			return s.refuse(ctx, first, id, d, start)
+		}
+	}
+	return true
+}
+
+// admitUpgrade applies access control and one unit of the client's budget to
+// a websocket handshake, before any node session is spent on it.
+func (s *Server) admitUpgrade(ctx *fasthttp.RequestCtx) bool {
+	if s.limiter == nil {
 		return true
 	}
-	if d = s.limiter.AdmitN(client, max(cost, 1), write); d.OK {
+	d := s.limiter.AdmitN(s.clientOf(ctx), 1, false)
+	if d.OK {
 		return true
 	}
-	return s.refuse(ctx, first, id, d, start)
+	if d.HTTPStatus() == fasthttp.StatusTooManyRequests {
+		ctx.Response.Header.Set("Retry-After", strconv.Itoa(max(d.RetryAfterSeconds(), 1)))
+	}
+	s.text(ctx, d.HTTPStatus(), d.Reason)
+	return false
 }
 
 func (s *Server) refuse(ctx *fasthttp.RequestCtx, c *call, id []byte, d ratelimit.Decision, start time.Time) bool {

@@ -25,7 +25,7 @@ func (s *Server) record(ctx *fasthttp.RequestCtx, c *call, status int, start tim
 	e := accesslog.Entry{
 		Time: start, Region: s.cfg.Region, Method: c.methodLabel(), HTTPStatus: status, RPCCode: c.code,
 		Latency: took, Upstream: c.upstream, CacheHit: c.cacheHit, Retries: c.retries, Bytes: bytes,
-		RequestID: requestID(ctx), ClientIP: append(net.IP(nil), ctx.RemoteIP()...),
+		RequestID: requestID(ctx), ClientIP: net.IP(s.clientIP(ctx).AsSlice()),
 	}
 	if id, ok := ctx.UserValue(keyIDUserValue).(string); ok {
 		e.APIKeyID = id

@@ -32,7 +32,7 @@ func (s *Server) serveRPC(ctx *fasthttp.RequestCtx, debugAPI bool) {
 	p := s.parsers.Get()
 	defer s.parsers.Put(p)
 	v, err := p.ParseBytes(body)
-	if err != nil || hasControlBytes(body) {
+	if err != nil || hasControlBytes(body) || hasBadEscape(body) {
 		s.rpcError(ctx, fasthttp.StatusBadRequest, nil, icon.ErrParse)
 		return
 	}

@@ -148,7 +148,9 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	path := ctx.Path()
 	switch {
 	case s.ws != nil && s.ws.IsWebSocket(ctx):
-		s.ws.HandleFastHTTP(ctx)
+		if s.admitUpgrade(ctx) {
+			s.ws.HandleFastHTTP(ctx)
+		}
 	case bytes.HasPrefix(path, pathDebugAPI):
 		if !s.cfg.DebugAPI {
 			s.text(ctx, fasthttp.StatusNotFound, "debug API is disabled")

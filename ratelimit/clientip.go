@@ -30,6 +30,11 @@ func (l *Limiter) ClientIP(peer netip.Addr, header func(name string) []byte) net
 		if strings.EqualFold(name, "X-Forwarded-For") {
 			return l.fromForwardedFor(v, peer)
 		}
+		// Only Cloudflare sets CF-Connecting-IP; any other trusted proxy may
+		// pass a client's own copy of it through unchanged.
+		if strings.EqualFold(name, "CF-Connecting-IP") && !contains(cloudflarePrefixes, peer) {
+			continue
+		}
 		if a, ok := parseHop(v); ok {
 			return a
 		}
@@ -37,6 +42,15 @@ func (l *Limiter) ClientIP(peer netip.Addr, header func(name string) []byte) net
 	}
 	return peer
 }
+
+// cloudflarePrefixes is CloudflareIPRanges, parsed once.
+var cloudflarePrefixes = func() []netip.Prefix {
+	p, err := parsePrefixes("CloudflareIPRanges", CloudflareIPRanges)
+	if err != nil {
+		panic(err) // a typo in a constant list: caught by every test run
+	}
+	return p
+}()
 
 func (l *Limiter) fromForwardedFor(v []byte, peer netip.Addr) netip.Addr {
 	last := peer

@@ -16,9 +16,10 @@ import (
 // ("power of two choices": near-best choices without herding every request
 // onto the one node that looked fastest a moment ago).
 //
-// A pinned read whose height no node has reported yet goes to an in-sync node:
-// the block may have been made since the last probe, and only the nodes at the
-// tip can have it. Pick returns nil when nothing qualifies.
+// A read pinned at or above the tip that no node qualifies for goes to an
+// in-sync node: the block may have been made since the last probe, and the
+// node that was at the tip may just have left. Pick returns nil when nothing
+// qualifies.
 func (p *Pool) Pick(need Need, tried []*Node) *Node {
 	nodes := *p.nodes.Load()
 	tip := p.tip.Load()
@@ -29,7 +30,7 @@ func (p *Pool) Pick(need Need, tried []*Node) *Node {
 			eligible = append(eligible, n)
 		}
 	}
-	if len(eligible) == 0 && need.MinHeight > 0 && need.MinHeight > tip {
+	if len(eligible) == 0 && need.MinHeight > 0 && need.MinHeight >= tip {
 		return p.Pick(Need{Latest: true}, tried)
 	}
 	switch len(eligible) {

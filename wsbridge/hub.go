@@ -58,7 +58,11 @@ func (b *Bridge) hubFor(sub *subscription, channel string, from int64) *hub {
 	if h := b.hubs[key]; h != nil {
 		return h
 	}
-	if tip := b.pool.Tip(); tip > 0 && from < tip-hubLookback {
+	// A hub serves everyone who follows the head: it never starts ahead of
+	// the tip (a client asking for a future height must not park it there;
+	// such a client simply waits, as its cursor skips what it did not ask for)
+	// nor far behind it.
+	if tip := b.pool.Tip(); tip > 0 && (from < tip-hubLookback || from > tip) {
 		from = tip
 	}
 	ctx, cancel := context.WithCancel(b.ctx)
@@ -95,6 +99,11 @@ func (h *hub) attach(c *client) (ok, closed bool) {
 	defer h.mu.Unlock()
 	if h.closed {
 		return false, true
+	}
+	select {
+	case <-c.done: // left while catching up: attaching it would pin the hub
+		return false, false
+	default:
 	}
 	if c.cursor.less(h.covered) {
 		return false, false

@@ -67,12 +67,21 @@ func (b *Bridge) follow(ctx context.Context, kind, channel string, filters []byt
 				return err
 			}
 		}
+		b.log.Debug("wsbridge: upstream session ended", "node", n.URL(), "kind", kind, "err", err)
+		tried = append(tried, n)
 		if delivered {
 			backoff = 20 * time.Millisecond
 			rejections = 0
+			continue
 		}
-		b.log.Debug("wsbridge: upstream session ended", "node", n.URL(), "kind", kind, "err", err)
-		tried = append(tried, n)
+		// A session that delivered nothing (refused, full, or dead at once)
+		// must not turn into a tight redial loop against the fleet.
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, time.Second)
 	}
 	return nil
 }
@@ -84,8 +93,12 @@ func (b *Bridge) session(ctx context.Context, n *upstream.Node, kind, channel st
 	url := "ws" + strings.TrimPrefix(n.URL(), "http") + "/api/v3/" + channel + "/" + kind
 	d := websocket.Dialer{HandshakeTimeout: b.cfg.DialTimeout, ReadBufferSize: 4096, WriteBufferSize: 1024,
 		WriteBufferPool: b.wpool}
-	conn, _, err := d.DialContext(ctx, url, nil)
+	conn, resp, err := d.DialContext(ctx, url, nil)
 	if err != nil {
+		if resp != nil && resp.StatusCode == 404 {
+			// goloop's "No channel": every node will say the same.
+			return false, false, &rejectedError{e: wsError{Code: icon.CodeInvalidParams, Message: "No channel"}}
+		}
 		return false, false, err
 	}
 	defer conn.Close()

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/icon-edge/icon-edge/ratelimit"
 )
 
@@ -86,5 +87,37 @@ func TestNodeRateCapShedsExcess(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	if !strings.Contains(string(b), "icon_edge_upstream_shed_total{upstream=") {
 		t.Fatal("no icon_edge_upstream_shed_total on /metrics")
+	}
+}
+
+// A proxy that appends its own X-Forwarded-For line must not let the client's
+// forged first line decide who the client is.
+func TestForgedForwardedForLineIsNotBelieved(t *testing.T) {
+	sim := startSim(t, 1)
+	cfg := edgeConfig(sim)
+	cfg.RateLimit = &ratelimit.Config{TrustedProxies: []string{"127.0.0.1/32"}, Deny: []string{"203.0.113.9/32"}}
+	e := startEdge(t, cfg)
+	req, _ := http.NewRequest(http.MethodPost, e.URL()+"/api/v3", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"icx_getLastBlock"}`))
+	req.Header.Add("X-Forwarded-For", "198.51.100.1") // the client's forgery
+	req.Header.Add("X-Forwarded-For", "203.0.113.9")  // what the proxy saw
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("denied client behind a forged header line got %d", resp.StatusCode)
+	}
+}
+
+// Access control covers websocket handshakes too.
+func TestDeniedClientCannotSubscribe(t *testing.T) {
+	sim := startSim(t, 1)
+	cfg := edgeConfig(sim)
+	cfg.RateLimit = &ratelimit.Config{Deny: []string{"127.0.0.0/8"}}
+	e := startEdge(t, cfg)
+	_, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(e.URL(), "http")+"/api/v3/icon_dex/block", nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("denied client's websocket: err %v, response %v", err, resp)
 	}
 }
