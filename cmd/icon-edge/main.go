@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/icon-edge/icon-edge/edge"
 	"github.com/icon-edge/icon-edge/proxy"
@@ -32,23 +33,55 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func main() { os.Exit(run(os.Args[1:])) }
 
+// overrides collects flags that override the configuration file. Only flags
+// given on the command line apply, so a flag's zero value never hides a
+// setting from the file.
+type overrides struct {
+	fs    *flag.FlagSet
+	apply map[string]func(*edge.Config)
+}
+
+func (o *overrides) str(name, usage string, set func(*edge.Config, string)) {
+	v := o.fs.String(name, "", usage)
+	o.apply[name] = func(c *edge.Config) { set(c, *v) }
+}
+
+func (o *overrides) boolean(name string, def bool, usage string, set func(*edge.Config, bool)) {
+	v := o.fs.Bool(name, def, usage)
+	o.apply[name] = func(c *edge.Config) { set(c, *v) }
+}
+
+func (o *overrides) int64(name, usage string, set func(*edge.Config, int64)) {
+	v := o.fs.Int64(name, 0, usage)
+	o.apply[name] = func(c *edge.Config) { set(c, *v) }
+}
+
+func (o *overrides) duration(name, usage string, set func(*edge.Config, time.Duration)) {
+	v := o.fs.Duration(name, 0, usage)
+	o.apply[name] = func(c *edge.Config) { set(c, *v) }
+}
+
 func run(args []string) int {
 	fs := flag.NewFlagSet("icon-edge", flag.ContinueOnError)
 	configPath := fs.String("config", "", "YAML configuration file")
-	listen := fs.String("listen", "", "address to serve on (default 127.0.0.1:9080)")
-	var upstreams stringList
-	fs.Var(&upstreams, "upstream", "node base URL, http://host:port or dns+http://name:port (repeatable)")
-	region := fs.String("region", "", "region name shown in /status.json and logs")
-	channel := fs.String("channel", "", "channel the probes use (/api/v3/{channel})")
-	maxLag := fs.Int64("max-lag", 0, "blocks a node may trail the tip and still serve latest reads (default 2)")
-	probeInterval := fs.Duration("probe-interval", 0, "how often each node is probed (default 500ms)")
-	debugAPI := fs.Bool("debug-api", false, "proxy the debug API on /api/v3d")
-	cacheOn := fs.Bool("cache", true, "cache final answers and coalesce identical reads")
-	capturePath := fs.String("capture", "", "record requests (path, body) to this file for icon-loadtest replay")
-	logFormat := fs.String("log-format", "", "auto, json or text")
-	logLevel := fs.String("log-level", "", "debug, info, warn or error")
 	version := fs.Bool("version", false, "print the version and exit")
 	pprofAddr := fs.String("pprof", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off by default")
+	var upstreams stringList
+	fs.Var(&upstreams, "upstream", "node base URL, http://host:port or dns+http://name:port (repeatable)")
+	o := &overrides{fs: fs, apply: map[string]func(*edge.Config){}}
+	o.str("listen", "address to serve on (default 127.0.0.1:9080)", func(c *edge.Config, v string) { c.Listen = v })
+	o.str("region", "region name shown in /status.json and logs", func(c *edge.Config, v string) { c.Region = v })
+	o.str("channel", "channel the probes use (/api/v3/{channel})", func(c *edge.Config, v string) { c.Channel = v })
+	o.int64("max-lag", "blocks a node may trail the tip and still serve latest reads (default 2)",
+		func(c *edge.Config, v int64) { c.Health.MaxLag = v })
+	o.duration("probe-interval", "how often each node is probed (default 500ms)",
+		func(c *edge.Config, v time.Duration) { c.Health.ProbeInterval = v })
+	o.boolean("debug-api", false, "proxy the debug API on /api/v3d", func(c *edge.Config, v bool) { c.DebugAPI = v })
+	o.boolean("cache", true, "cache final answers and coalesce identical reads", func(c *edge.Config, v bool) { c.Cache.Enabled = v })
+	o.str("capture", "record requests (path, body) to this file for icon-loadtest replay",
+		func(c *edge.Config, v string) { c.Capture.Path = v })
+	o.str("log-format", "auto, json or text", func(c *edge.Config, v string) { c.LogFormat = v })
+	o.str("log-level", "debug, info, warn or error", func(c *edge.Config, v string) { c.LogLevel = v })
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -56,8 +89,12 @@ func run(args []string) int {
 		fmt.Println("icon-edge", proxy.Version)
 		return 0
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var given []func(*edge.Config)
+	fs.Visit(func(f *flag.Flag) {
+		if apply := o.apply[f.Name]; apply != nil {
+			given = append(given, apply)
+		}
+	})
 
 	load := func() (edge.Config, error) {
 		cfg := edge.Defaults()
@@ -66,38 +103,11 @@ func run(args []string) int {
 				return cfg, err
 			}
 		}
-		if set["listen"] {
-			cfg.Listen = *listen
-		}
 		if len(upstreams) > 0 {
 			cfg.Upstreams = upstreams
 		}
-		if set["region"] {
-			cfg.Region = *region
-		}
-		if set["channel"] {
-			cfg.Channel = *channel
-		}
-		if set["max-lag"] {
-			cfg.Health.MaxLag = *maxLag
-		}
-		if set["probe-interval"] {
-			cfg.Health.ProbeInterval = *probeInterval
-		}
-		if set["debug-api"] {
-			cfg.DebugAPI = *debugAPI
-		}
-		if set["capture"] {
-			cfg.Capture.Path = *capturePath
-		}
-		if set["cache"] {
-			cfg.Cache.Enabled = *cacheOn
-		}
-		if set["log-format"] {
-			cfg.LogFormat = *logFormat
-		}
-		if set["log-level"] {
-			cfg.LogLevel = *logLevel
+		for _, apply := range given {
+			apply(&cfg)
 		}
 		edge.ApplyEnv(&cfg, os.Getenv)
 		return cfg, cfg.Validate()
