@@ -190,7 +190,11 @@ func (s *Server) sendRead(c *call, req *fasthttp.Request, resp *fasthttp.Respons
 		last = outcome
 		more := attempt < s.cfg.MaxRetries && time.Now().Before(deadline)
 		if outcome == upstream.OutcomeOK {
-			if !(c.method.retryNotFound && more && answerCode(resp) == icon.CodeNotFound) {
+			// A -31004 is worth a second opinion only from a node that was
+			// behind the tip: one at the tip speaks for the chain, and asking
+			// every node about an unknown hash would multiply junk lookups.
+			behind := n.Height() < s.pool.Tip()
+			if !(c.method.retryNotFound && more && behind && answerCode(resp) == icon.CodeNotFound) {
 				return
 			}
 			if saved == nil {

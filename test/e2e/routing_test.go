@@ -204,3 +204,35 @@ func TestWaitMethodOutlastsAttemptTimeout(t *testing.T) {
 		t.Fatalf("the edge cut a wait short: %d %s", r.status, r.body)
 	}
 }
+
+// Looking up an unknown transaction costs one node request, not one per node:
+// a node at the tip that says "not found" speaks for the chain.
+func TestUnknownLookupsAreNotAmplified(t *testing.T) {
+	sim := startSim(t, 3)
+	sim.Node(0).SetFaults(iconsim.Faults{Stall: boolp(true)}) // keep the tip stable for the edge
+	sim.Node(1).SetFaults(iconsim.Faults{Stall: boolp(true)})
+	sim.Node(2).SetFaults(iconsim.Faults{Stall: boolp(true)})
+	e := startEdge(t, edgeConfig(sim))
+	allInSync(t, e, 3)
+	eventually(t, "all nodes at the tip", func() bool {
+		for _, n := range e.Pool().Nodes() {
+			if n.Height() != e.Pool().Tip() {
+				return false
+			}
+		}
+		return true
+	})
+	for i := 0; i < 20; i++ {
+		a := call(t, e.URL()+"/api/v3", "icx_getTransactionResult", map[string]string{"txHash": unknownTx})
+		if a.Error == nil || a.Error.Code != -31004 {
+			t.Fatalf("unknown tx: %+v", a)
+		}
+	}
+	var total int64
+	for i := 0; i < 3; i++ {
+		total += sim.Node(i).Stats().Methods["icx_getTransactionResult"]
+	}
+	if total != 20 {
+		t.Fatalf("20 unknown lookups cost %d node requests", total)
+	}
+}
