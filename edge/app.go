@@ -35,6 +35,8 @@ type Edge struct {
 	registry *prometheus.Registry
 	access   *accesslog.Logger
 	bridge   *wsbridge.Bridge
+	admin    *fasthttp.Server // nil unless admin_listen is set
+	adminLn  net.Listener
 	served   chan error
 	stopOnce sync.Once
 	stopErr  error
@@ -98,6 +100,12 @@ func Start(cfg Config, log *slog.Logger) (*Edge, error) {
 		Logger:                slogPrintf{log},
 	}
 	go func() { e.served <- e.server.Serve(ln) }()
+	if cfg.AdminListen != "" {
+		if err := e.startAdmin(cfg.AdminListen); err != nil {
+			_ = e.Close()
+			return nil, err
+		}
+	}
 	log.Info("icon-edge serving", "listen", ln.Addr().String(), "upstreams", cfg.Upstreams, "region", cfg.Region, "version", proxy.Version)
 	return e, nil
 }
@@ -121,7 +129,7 @@ func (e *Edge) build() error {
 		NodeBatchLimit: cfg.Limits.NodeBatchLimit, RequestTimeout: cfg.Limits.RequestTimeout,
 		AttemptTimeout: cfg.Limits.AttemptTimeout, MaxRetries: retriesSetting(cfg.Limits.MaxRetries),
 		DefaultWaitTimeout: cfg.Limits.DefaultWaitTimeout, MaxWaitTimeout: cfg.Limits.MaxWaitTimeout,
-		DebugAPI: cfg.DebugAPI, DisabledMethods: cfg.DisabledMethods,
+		DebugAPI: cfg.DebugAPI, DisabledMethods: cfg.DisabledMethods, AdminOnly: cfg.AdminListen != "",
 	}, e.pool, reg, reg, log)
 	e.proxy = ps
 
@@ -171,6 +179,29 @@ func (e *Edge) closeParts() {
 	if e.proxy != nil {
 		_ = e.proxy.CloseCapture()
 	}
+}
+
+// startAdmin serves the operator endpoints on their own listener.
+func (e *Edge) startAdmin(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("admin_listen %s: %w", addr, err)
+	}
+	e.adminLn = ln
+	e.admin = &fasthttp.Server{Handler: e.proxy.AdminHandler, Name: "icon-edge-admin", NoDefaultServerHeader: true,
+		ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, Logger: slogPrintf{e.log}}
+	go func() { _ = e.admin.Serve(ln) }()
+	e.log.Info("admin endpoints serving", "admin_listen", ln.Addr().String())
+	return nil
+}
+
+// AdminAddr is where /metrics and /status.json are served when admin_listen
+// is set ("" otherwise).
+func (e *Edge) AdminAddr() string {
+	if e.adminLn == nil {
+		return ""
+	}
+	return e.adminLn.Addr().String()
 }
 
 // retriesSetting maps "0 retries" in the file to the proxy's "no retries"
@@ -247,6 +278,9 @@ func (e *Edge) shutdown(ctx context.Context, drainDelay time.Duration) error {
 		_ = e.bridge.Close() // websockets are not requests: Shutdown would wait on them forever
 	}
 	err := e.server.ShutdownWithContext(ctx)
+	if e.admin != nil {
+		_ = e.admin.Shutdown()
+	}
 	e.cancel()
 	e.pool.Close()
 	<-e.served

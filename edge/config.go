@@ -22,6 +22,7 @@ import (
 // Config is the whole edge configuration. YAML keys are the documented names.
 type Config struct {
 	Listen          string   `yaml:"listen"`
+	AdminListen     string   `yaml:"admin_listen"` // set: /metrics and /status.json only here
 	Region          string   `yaml:"region"`
 	LogFormat       string   `yaml:"log_format"` // auto | json | text
 	LogLevel        string   `yaml:"log_level"`  // debug | info | warn | error
@@ -182,6 +183,9 @@ func (c *Config) Validate() error {
 	bad := func(field, why string, v any) error { return fmt.Errorf("config: %s: %s (got %v)", field, why, v) }
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return bad("listen", "want host:port", c.Listen)
+	}
+	if _, _, err := net.SplitHostPort(c.AdminListen); c.AdminListen != "" && err != nil {
+		return bad("admin_listen", "want host:port, or empty to serve /metrics and /status.json on listen", c.AdminListen)
 	}
 	switch c.LogFormat {
 	case "auto", "json", "text":

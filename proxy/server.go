@@ -52,6 +52,9 @@ type Config struct {
 	DebugAPI bool
 	// DisabledMethods are answered -32601 at the edge.
 	DisabledMethods []string
+	// AdminOnly moves /metrics and /status.json off the public handler (they
+	// name internal node addresses); AdminHandler serves them instead.
+	AdminOnly bool
 }
 
 func (c *Config) setDefaults() {
@@ -163,15 +166,40 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		s.text(ctx, fasthttp.StatusOK, "ok")
 	case string(path) == "/readyz":
 		s.serveReady(ctx)
-	case string(path) == "/metrics":
-		s.promHTTP(ctx)
-	case string(path) == "/status.json":
-		s.serveStatus(ctx)
+	case !s.cfg.AdminOnly && s.serveAdmin(ctx, path):
 	case bytes.HasPrefix(path, []byte("/api/rosetta")):
 		s.text(ctx, fasthttp.StatusNotFound, "rosetta API is disabled")
 	default:
 		s.text(ctx, fasthttp.StatusNotFound, notFound)
 	}
+}
+
+// AdminHandler serves the operator endpoints on a separate listener:
+// /metrics, /status.json, /healthz and /readyz.
+func (s *Server) AdminHandler(ctx *fasthttp.RequestCtx) {
+	path := ctx.Path()
+	switch {
+	case s.serveAdmin(ctx, path):
+	case string(path) == "/healthz":
+		s.text(ctx, fasthttp.StatusOK, "ok")
+	case string(path) == "/readyz":
+		s.serveReady(ctx)
+	default:
+		s.text(ctx, fasthttp.StatusNotFound, "Not Found")
+	}
+}
+
+// serveAdmin answers /metrics and /status.json; false for any other path.
+func (s *Server) serveAdmin(ctx *fasthttp.RequestCtx, path []byte) bool {
+	switch string(path) {
+	case "/metrics":
+		s.promHTTP(ctx)
+	case "/status.json":
+		s.serveStatus(ctx)
+	default:
+		return false
+	}
+	return true
 }
 
 // serveAPI checks what follows /api/v3: nothing, "/", or "/{channel}".

@@ -65,3 +65,30 @@ func TestShutdownDrainsBeforeClosing(t *testing.T) {
 		t.Fatal("edge still listening after shutdown")
 	}
 }
+
+// With admin_listen, node addresses (/status.json) and metrics leave the
+// public port; health checks stay on it for the balancer.
+func TestAdminListenerKeepsInternalsOffThePublicPort(t *testing.T) {
+	sim := startSim(t, 1)
+	cfg := edgeConfig(sim)
+	cfg.AdminListen = "127.0.0.1:0"
+	e := startEdge(t, cfg)
+	get := func(url string) int {
+		resp, err := client.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for path, want := range map[string]int{"/metrics": 404, "/status.json": 404, "/readyz": 200, "/healthz": 200} {
+		if got := get(e.URL() + path); got != want {
+			t.Errorf("public %s = %d, want %d", path, got, want)
+		}
+	}
+	for _, path := range []string{"/metrics", "/status.json", "/readyz"} {
+		if got := get("http://" + e.AdminAddr() + path); got != 200 {
+			t.Errorf("admin %s = %d", path, got)
+		}
+	}
+}
