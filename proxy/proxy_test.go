@@ -103,6 +103,7 @@ func TestPathsAndDebugAPI(t *testing.T) {
 		{"POST", "/api/v3d", 404, "debug API is disabled"},
 		{"GET", "/admin/chain", 404, "Not Found <nil>"},
 		{"GET", "/healthz", 200, "ok"},
+		{"GET", "/api/v3/icon_dex/block", 400, "Bad Request\nwebsocket: the client is not using the websocket protocol: 'upgrade' token not found in 'Connection' header"},
 		{"GET", "/readyz", 503, "no upstream node in sync"},
 	} {
 		status, body := do(s, c.method, c.path, "")

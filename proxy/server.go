@@ -206,6 +206,16 @@ func (s *Server) serveAdmin(ctx *fasthttp.RequestCtx, path []byte) bool {
 // The channel goes to the node unchanged, so an unknown one gets the node's
 // own 404 "No channel".
 func (s *Server) serveAPI(ctx *fasthttp.RequestCtx, rest []byte, debugAPI bool) {
+	if !debugAPI && ctx.IsGet() && (bytes.HasSuffix(rest, []byte("/block")) || bytes.HasSuffix(rest, []byte("/event"))) {
+		// A websocket path without the upgrade: goloop's websocket library answers this.
+		ctx.Response.Header.Set("Sec-Websocket-Version", "13")
+		ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
+		ctx.SetStatusCode(fasthttp.StatusBadRequest)
+		ctx.SetContentType("text/plain; charset=utf-8")
+		ctx.SetBodyString("Bad Request\nwebsocket: the client is not using the websocket protocol: 'upgrade' token not found in 'Connection' header")
+		s.metrics.httpStatus(fasthttp.StatusBadRequest)
+		return
+	}
 	if len(rest) > 0 && (rest[0] != '/' || bytes.IndexByte(rest[1:], '/') >= 0) {
 		s.text(ctx, fasthttp.StatusNotFound, notFound)
 		return
