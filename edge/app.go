@@ -97,7 +97,10 @@ func Start(cfg Config, log *slog.Logger) (*Edge, error) {
 		WriteTimeout:          cfg.Limits.WriteTimeout,
 		MaxConnsPerIP:         cfg.Limits.MaxConnsPerIP,
 		CloseOnShutdown:       true,
-		Logger:                slogPrintf{log},
+		// Websockets outlive their hijack handler's bookkeeping: fasthttp must
+		// neither close nor recycle a hijacked connection (wsbridge owns it).
+		KeepHijackedConns: true,
+		Logger:            slogPrintf{log},
 	}
 	go func() { e.served <- e.server.Serve(ln) }()
 	if cfg.AdminListen != "" {

@@ -92,7 +92,7 @@ func TestFastHTTPHijackPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+	srv := &fasthttp.Server{KeepHijackedConns: true, Handler: func(ctx *fasthttp.RequestCtx) {
 		if e.bridge.IsWebSocket(ctx) {
 			e.bridge.HandleFastHTTP(ctx)
 			return

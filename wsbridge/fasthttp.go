@@ -46,6 +46,9 @@ func (b *Bridge) IsWebSocket(ctx *fasthttp.RequestCtx) bool {
 }
 
 // HandleFastHTTP serves a websocket request from the edge's fasthttp router.
+// The server must set KeepHijackedConns: otherwise fasthttp recycles the
+// hijacked connection as soon as it is closed, while the bridge's goroutines
+// may still set a deadline on it (a nil-pointer panic in fasthttp's wrapper).
 func (b *Bridge) HandleFastHTTP(ctx *fasthttp.RequestCtx) {
 	// The request is replayed whole (request line and headers as received;
 	// a GET upgrade has no body) for net/http to parse again.
@@ -59,7 +62,7 @@ func (b *Bridge) HandleFastHTTP(ctx *fasthttp.RequestCtx) {
 		case <-b.fast.ln.closed:
 			return
 		}
-		<-pc.done // fasthttp closes c when this returns
+		<-pc.done // holds fasthttp's accounting of the connection until the websocket ends
 	})
 }
 
