@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -84,10 +85,16 @@ func (s *Server) serveBatch(ctx *fasthttp.RequestCtx, v *fastjson.Value, body []
 	o := s.originOf(ctx)
 	var wg sync.WaitGroup
 	for _, j := range jobs {
-		wg.Go(func() { s.sendChunk(o, j.calls, j.body, deadline) })
+		wg.Go(func() {
+			defer s.recoverCalls(j.calls...)
+			s.sendChunk(o, j.calls, j.body, deadline)
+		})
 	}
 	for i, c := range singles {
-		wg.Go(func() { s.sendBatchSingle(o, c, singleDeadlines[i]) })
+		wg.Go(func() {
+			defer s.recoverCalls(c)
+			s.sendBatchSingle(o, c, singleDeadlines[i])
+		})
 	}
 	wg.Wait()
 	if s.cache != nil {
@@ -124,6 +131,17 @@ func (s *Server) serveBatch(ctx *fasthttp.RequestCtx, v *fastjson.Value, body []
 		return
 	}
 	s.writeJSON(ctx, fasthttp.StatusOK, append(out, ']'))
+}
+
+// recoverCalls turns a panic in a batch worker (outside the handler's own
+// recover) into an internal error for its calls instead of a dead process.
+func (s *Server) recoverCalls(calls ...*call) {
+	if r := recover(); r != nil {
+		s.log.Error("panic serving batch items; answered -32603", "panic", r, "stack", string(debug.Stack()))
+		for _, c := range calls {
+			c.answer, c.code = icon.AppendResponseError(nil, c.id, errInternal), errInternal.Code
+		}
+	}
 }
 
 // chunkMethod routes a node batch: it is retried like any read, but a -31004

@@ -158,3 +158,21 @@ func FuzzRequest(f *testing.F) {
 		}
 	})
 }
+
+// A panic anywhere under the handler is answered, not fatal.
+func TestHandlerRecoversPanics(t *testing.T) {
+	s := newTestServer(t, Config{})
+	s.SetWebSocket(panicky{})
+	var ctx fasthttp.RequestCtx
+	ctx.Request.Header.SetMethod("GET")
+	ctx.Request.SetRequestURI("/api/v3/icon_dex/block")
+	s.Handler(&ctx)
+	if ctx.Response.StatusCode() != 500 || !strings.Contains(string(ctx.Response.Body()), "-32603") {
+		t.Fatalf("got %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+	}
+}
+
+type panicky struct{}
+
+func (panicky) IsWebSocket(*fasthttp.RequestCtx) bool { return true }
+func (panicky) HandleFastHTTP(*fasthttp.RequestCtx)   { panic("boom") }

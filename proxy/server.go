@@ -14,6 +14,7 @@ import (
 	"github.com/icon-edge/icon-edge/accesslog"
 	"github.com/icon-edge/icon-edge/loadtest/capture"
 	"log/slog"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -148,6 +149,7 @@ var (
 
 // Handler routes one HTTP request.
 func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
+	defer s.recoverRequest(ctx)
 	path := ctx.Path()
 	switch {
 	case s.ws != nil && s.ws.IsWebSocket(ctx):
@@ -173,6 +175,20 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		s.text(ctx, fasthttp.StatusNotFound, notFound)
 	}
 }
+
+// recoverRequest keeps one bad request from taking the region down: fasthttp
+// does not recover handler panics, so a bug would otherwise kill the process.
+// The client gets -32603 with HTTP 500 and the operator a stack trace.
+func (s *Server) recoverRequest(ctx *fasthttp.RequestCtx) {
+	if r := recover(); r != nil {
+		s.log.Error("panic serving a request; answered 500", "panic", r, "path", string(ctx.Path()),
+			"stack", string(debug.Stack()))
+		ctx.Response.Reset()
+		s.writeJSON(ctx, fasthttp.StatusInternalServerError, icon.AppendResponseError(nil, nil, errInternal))
+	}
+}
+
+var errInternal = icon.NewError(icon.CodeInternalError, "InternalError")
 
 // AdminHandler serves the operator endpoints on a separate listener:
 // /metrics, /status.json, /healthz and /readyz.
