@@ -156,7 +156,6 @@ type collector struct {
 	win                   *hdrhistogram.Histogram
 	cur                   int
 	timeline              []Point
-	runs                  []*runInfo
 }
 
 func newCollector() *collector {

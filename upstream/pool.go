@@ -95,7 +95,6 @@ type Pool struct {
 	lastOK  map[string][]string // each source's last good answer, kept when it fails
 	byURL   map[string]*Node
 	probes  map[*Node]context.CancelFunc
-	onEvent func(n *Node, event string)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -328,7 +327,6 @@ func (p *Pool) probeOnce(ctx context.Context, n *Node) {
 	if err != nil {
 		if n.markFailure(err, &p.cfg.Health, time.Now()) {
 			p.log.Warn("upstream node ejected", "upstream", n.url, "err", err, "retry_in", n.backoffNow())
-			p.event(n, "ejected")
 		}
 		p.updateTip()
 		return
@@ -337,7 +335,6 @@ func (p *Pool) probeOnce(ctx context.Context, n *Node) {
 	n.observeHeight(h)
 	if n.markSuccess(true, &p.cfg.Health) {
 		p.log.Info("upstream node healthy", "upstream", n.url, "height", h)
-		p.event(n, "healthy")
 	}
 	p.updateTip()
 }
@@ -346,12 +343,6 @@ func (n *Node) backoffNow() time.Duration {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.backoff
-}
-
-func (p *Pool) event(n *Node, what string) {
-	if p.onEvent != nil {
-		p.onEvent(n, what)
-	}
 }
 
 // updateTip recomputes the tip from healthy nodes. When the nodes that were

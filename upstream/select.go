@@ -148,7 +148,6 @@ func (p *Pool) Do(n *Node, req *fasthttp.Request, resp *fasthttp.Response, a Att
 		}
 		if n.markFailure(err, &p.cfg.Health, time.Now()) {
 			p.log.Warn("upstream node ejected after failed requests", "upstream", n.url, "err", err)
-			p.event(n, "ejected")
 			p.updateTip()
 		}
 	}

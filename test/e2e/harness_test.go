@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -152,7 +151,6 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-var _ = bytes.Equal
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 func sleepMS(ms int)                      { time.Sleep(time.Duration(ms) * time.Millisecond) }

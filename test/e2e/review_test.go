@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/icon-edge/icon-edge/test/iconsim"
 )
 
 const unknownTx = "0xcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"
@@ -84,5 +83,4 @@ func TestEveryAnswerAllowsBrowsers(t *testing.T) {
 	if r.status != http.StatusNotFound || strings.TrimSpace(string(r.body)) != "No channel" {
 		t.Fatalf("unknown channel through the cache path: %d %q", r.status, r.body)
 	}
-	_ = iconsim.DevAddress
 }

@@ -131,10 +131,8 @@ type Chain struct {
 	icx      map[string][]balEntry
 	token    map[string][]balEntry
 
-	tip     atomic.Int64
-	notify  atomic.Pointer[chan struct{}] // closed and replaced on every new block
-	subsMu  sync.Mutex
-	blockCB []func(*Block)
+	tip    atomic.Int64
+	notify atomic.Pointer[chan struct{}] // closed and replaced on every new block
 }
 
 func newChain(nid int64, channel string) *Chain {
@@ -186,13 +184,6 @@ func (c *Chain) Height() int64 { return c.tip.Load() }
 
 // waitCh returns a channel closed when the next block is added.
 func (c *Chain) waitCh() <-chan struct{} { return *c.notify.Load() }
-
-// onBlock registers a callback run (outside the chain lock) for each new block.
-func (c *Chain) onBlock(f func(*Block)) {
-	c.subsMu.Lock()
-	c.blockCB = append(c.blockCB, f)
-	c.subsMu.Unlock()
-}
 
 // block returns the block at height h, or nil when unknown or pruned.
 func (c *Chain) block(h int64) *Block {
@@ -333,12 +324,6 @@ func (c *Chain) produce(now time.Time) *Block {
 	c.notify.Store(&ch)
 	c.mu.Unlock()
 	close(*old)
-	c.subsMu.Lock()
-	cbs := c.blockCB
-	c.subsMu.Unlock()
-	for _, f := range cbs {
-		f(b)
-	}
 	return b
 }
 
