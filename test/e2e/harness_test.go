@@ -151,6 +151,5 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 func sleepMS(ms int)                      { time.Sleep(time.Duration(ms) * time.Millisecond) }
