@@ -22,7 +22,6 @@ type metrics struct {
 	http      *prometheus.CounterVec
 	retries   *prometheus.CounterVec
 	settled   *prometheus.CounterVec
-	byMethod  map[string]*methodMetrics
 	invalid   *methodMetrics
 	httpCache [600]atomic.Pointer[prometheus.Counter]
 }
@@ -60,7 +59,6 @@ func newMetrics(reg prometheus.Registerer, methods map[string]*methodInfo) *metr
 			Name: "icon_edge_uncertain_writes_total",
 			Help: "Writes whose node failed after the request may have arrived, by what the edge then learned (arrived|unknown).",
 		}, []string{"result"}),
-		byMethod: map[string]*methodMetrics{},
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "icon_edge_build_info",
@@ -70,9 +68,7 @@ func newMetrics(reg prometheus.Registerer, methods map[string]*methodInfo) *metr
 	build.Set(1)
 	reg.MustRegister(m.requests, m.duration, m.http, m.retries, m.settled, build)
 	for name, mi := range methods {
-		mm := m.forMethod(name)
-		mi.m = mm
-		m.byMethod[name] = mm
+		mi.m = m.forMethod(name)
 	}
 	m.invalid = m.forMethod("invalid")
 	return m

@@ -10,7 +10,6 @@ import (
 // call is one JSON-RPC request object after validation. Byte slices point into
 // the parser's or the request's memory and live as long as the request.
 type call struct {
-	obj    *fastjson.Value
 	raw    []byte // the client's bytes of this object (batch items)
 	id     []byte // raw JSON id; nil when absent
 	notify bool   // no id, or id null: the client wants no answer
@@ -33,7 +32,7 @@ type call struct {
 // parseCall validates one request object the way goloop does, in goloop's
 // order, so an invalid request gets the same error text a node would give.
 func (s *Server) parseCall(v *fastjson.Value, debugAPI bool, c *call) {
-	*c = call{obj: v}
+	*c = call{}
 	obj, err := v.Object()
 	if err != nil {
 		c.err = icon.ErrNotObject
