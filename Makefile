@@ -2,7 +2,7 @@
 GO       ?= go
 BIN      := bin
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -s -w -X github.com/icon-edge/icon-edge/proxy.Version=$(VERSION)
+LDFLAGS  := -s -w -X github.com/icon-edge/icon-edge/version.Version=$(VERSION)
 CMDS     := $(notdir $(wildcard cmd/*))
 # Packages: everything with Go files.
 PKGS     := ./...

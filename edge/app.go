@@ -4,7 +4,8 @@ import (
 	"context"
 	"fmt"
 	"github.com/icon-edge/icon-edge/accesslog"
-	"github.com/icon-edge/icon-edge/loadtest/capture"
+	"github.com/icon-edge/icon-edge/capture"
+	"github.com/icon-edge/icon-edge/version"
 	"github.com/icon-edge/icon-edge/wsbridge"
 	"io"
 	"log/slog"
@@ -109,7 +110,7 @@ func Start(cfg Config, log *slog.Logger) (*Edge, error) {
 			return nil, err
 		}
 	}
-	log.Info("icon-edge serving", "listen", ln.Addr().String(), "upstreams", cfg.Upstreams, "region", cfg.Region, "version", proxy.Version)
+	log.Info("icon-edge serving", "listen", ln.Addr().String(), "upstreams", cfg.Upstreams, "region", cfg.Region, "version", version.Version)
 	return e, nil
 }
 

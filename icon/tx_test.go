@@ -12,9 +12,10 @@ import (
 
 func sharedIcon(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Join("..", "..", "shared", "icon")
+	// The recorded goloop exchanges and keystores ship with the repository.
+	dir := filepath.Join("..", "test", "compat", "testdata")
 	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("reference samples not found at %s (CI keeps shared/ beside the repo): %v", dir, err)
+		t.Fatalf("reference samples not found at %s: %v", dir, err)
 	}
 	return dir
 }

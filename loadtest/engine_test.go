@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/icon-edge/icon-edge/loadtest/capture"
+	"github.com/icon-edge/icon-edge/capture"
 )
 
 // writeCapture writes a capture file with the given offsets, each request

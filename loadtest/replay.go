@@ -5,7 +5,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/icon-edge/icon-edge/loadtest/capture"
+	"github.com/icon-edge/icon-edge/capture"
 	"github.com/valyala/fastjson"
 )
 

@@ -13,7 +13,7 @@ import (
 )
 
 // fakeNode answers like goloop for the methods the tests use (shapes from
-// the recorded samples in ../shared/icon/samples) and records what arrives.
+// the recorded samples in test/compat/testdata/samples) and records what arrives.
 type fakeNode struct {
 	t     *testing.T
 	url   string

@@ -1,6 +1,6 @@
 package proxy
 
-import "github.com/icon-edge/icon-edge/loadtest/capture"
+import "github.com/icon-edge/icon-edge/capture"
 
 // SetCapture records a sample of the JSON-RPC requests the edge receives
 // (path and body only) for icon-loadtest replay.

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"github.com/icon-edge/icon-edge/version"
 	"runtime"
 	"strconv"
 	"sync"
@@ -9,9 +10,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 )
-
-// Version is stamped at build time (-ldflags "-X .../proxy.Version=...").
-var Version = "dev"
 
 // durationBuckets span cache hits (tens of µs) to wait methods (tens of s).
 var durationBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
@@ -63,7 +61,7 @@ func newMetrics(reg prometheus.Registerer, methods map[string]*methodInfo) *metr
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "icon_edge_build_info",
 		Help:        "Build of the running edge (always 1).",
-		ConstLabels: prometheus.Labels{"version": Version, "goversion": runtime.Version()},
+		ConstLabels: prometheus.Labels{"version": version.Version, "goversion": runtime.Version()},
 	})
 	build.Set(1)
 	reg.MustRegister(m.requests, m.duration, m.http, m.retries, m.settled, build)

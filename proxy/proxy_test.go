@@ -34,7 +34,7 @@ func do(s *Server, method, path, body string) (int, string) {
 	return ctx.Response.StatusCode(), string(ctx.Response.Body())
 }
 
-// The expected bodies are goloop's, byte for byte, from ../shared/icon/samples.
+// The expected bodies are goloop's, byte for byte, from test/compat/testdata/samples.
 func TestEdgeAnswersBadInputLikeGoloop(t *testing.T) {
 	s := newTestServer(t, Config{})
 	cases := []struct {

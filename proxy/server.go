@@ -12,7 +12,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"github.com/icon-edge/icon-edge/accesslog"
-	"github.com/icon-edge/icon-edge/loadtest/capture"
+	"github.com/icon-edge/icon-edge/capture"
+	"github.com/icon-edge/icon-edge/version"
 	"log/slog"
 	"runtime/debug"
 	"sync/atomic"
@@ -283,7 +284,7 @@ type statusDoc struct {
 }
 
 func (s *Server) serveStatus(ctx *fasthttp.RequestCtx) {
-	doc := statusDoc{Region: s.cfg.Region, Version: Version, Ready: s.pool.Ready(), Draining: s.draining.Load(),
+	doc := statusDoc{Region: s.cfg.Region, Version: version.Version, Ready: s.pool.Ready(), Draining: s.draining.Load(),
 		Tip: s.pool.Tip(), MaxLag: s.pool.MaxLag(), Nodes: s.pool.Snapshot()}
 	b, _ := json.MarshalIndent(doc, "", "  ")
 	ctx.Response.Header.Set("Cache-Control", "no-store")

@@ -92,7 +92,7 @@ done
 
 echo
 echo "== Go benchmarks of the hot paths (ns/op, allocs/op; baselines in the same run)"
-go test -run '^$' -bench . -benchmem -benchtime 1s ./proxy ./cache ./ratelimit ./accesslog ./loadtest/capture 2>/dev/null | grep -E '^(Benchmark|ok)' || true
+go test -run '^$' -bench . -benchmem -benchtime 1s ./proxy ./cache ./ratelimit ./accesslog ./capture 2>/dev/null | grep -E '^(Benchmark|ok)' || true
 if [ "${WSBENCH:-1}" = 1 ]; then
   echo
   echo "== websocket bridge: memory per idle subscriber, relay latency (WSBRIDGE_BENCH_SUBS, default 9000)"

@@ -8,7 +8,7 @@ import (
 	"github.com/icon-edge/icon-edge/icon"
 )
 
-// Goloop's answers to a bad first message (see ../shared/icon/samples/ws_*).
+// Goloop's answers to a bad first message (see test/compat/testdata/samples/ws_*).
 var (
 	errBadRequest = &wsError{Code: icon.CodeParseError, Message: "bad event request"}
 	errBadParam   = &wsError{Code: icon.CodeInvalidParams, Message: "bad event request parameter"}

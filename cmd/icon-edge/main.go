@@ -14,6 +14,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/icon-edge/icon-edge/version"
 	"net/http"
 	_ "net/http/pprof" // registered on http.DefaultServeMux, served only with --pprof
 	"os"
@@ -23,7 +24,6 @@ import (
 	"time"
 
 	"github.com/icon-edge/icon-edge/edge"
-	"github.com/icon-edge/icon-edge/proxy"
 )
 
 type stringList []string
@@ -64,7 +64,7 @@ func (o *overrides) duration(name, usage string, set func(*edge.Config, time.Dur
 func run(args []string) int {
 	fs := flag.NewFlagSet("icon-edge", flag.ContinueOnError)
 	configPath := fs.String("config", "", "YAML configuration file")
-	version := fs.Bool("version", false, "print the version and exit")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	pprofAddr := fs.String("pprof", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off by default")
 	var upstreams stringList
 	fs.Var(&upstreams, "upstream", "node base URL, http://host:port or dns+http://name:port (repeatable)")
@@ -85,8 +85,8 @@ func run(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *version {
-		fmt.Println("icon-edge", proxy.Version)
+	if *showVersion {
+		fmt.Println("icon-edge", version.Version)
 		return 0
 	}
 	var given []func(*edge.Config)

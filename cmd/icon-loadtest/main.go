@@ -24,7 +24,7 @@ import (
 	"time"
 
 	"github.com/icon-edge/icon-edge/loadtest"
-	"github.com/icon-edge/icon-edge/loadtest/capture"
+	"github.com/icon-edge/icon-edge/capture"
 )
 
 func main() {

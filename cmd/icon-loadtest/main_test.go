@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/icon-edge/icon-edge/loadtest/capture"
+	"github.com/icon-edge/icon-edge/capture"
 	"github.com/icon-edge/icon-edge/test/iconsim"
 )
 

@@ -1,5 +1,5 @@
 // Package compat replays the HTTP exchanges recorded from a real goloop node
-// (../shared/icon/samples) against any ICON JSON-RPC endpoint — the
+// (test/compat/testdata/samples) against any ICON JSON-RPC endpoint — the
 // simulator directly, or the edge in front of it — and compares status,
 // error code and result shape with the recorded answers.
 package compat
@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +27,7 @@ type Env struct {
 	Wallet2    *icon.Wallet // second account; replaces hx6d01…; may be unfunded at start
 	NID        int64        // the target's network id (the samples' 0x3)
 	Channel    string       // the target's channel (the samples' icon_dex)
-	SamplesDir string       // default: ../shared/icon/samples from the repo root
+	SamplesDir string       // default: FindSamples()
 	Client     *http.Client // default: 15s timeout
 	// RetryFor bounds how long a request about a just-sent transaction is
 	// repeated until it reaches the recorded state (e.g. final). Default 15s.
@@ -84,22 +85,14 @@ type replayer struct {
 	sentTx  map[string][]byte // recorded tx hash → our signed params
 }
 
-// FindSamples returns ../shared/icon/samples from the repo root, looking
-// upwards from the working directory ("" when absent).
+// FindSamples returns the recorded goloop samples shipped in the repository
+// (test/compat/testdata/samples), wherever the test runs from.
 func FindSamples() string {
-	dir, _ := os.Getwd()
-	for i := 0; i < 6 && dir != ""; i++ {
-		p := filepath.Join(dir, "..", "shared", "icon", "samples")
-		if _, err := os.Stat(filepath.Join(p, "INDEX.json")); err == nil {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return ""
 	}
-	return ""
+	return filepath.Join(filepath.Dir(file), "testdata", "samples")
 }
 
 // Replay runs every indexed HTTP sample against target (a base URL like
@@ -111,7 +104,7 @@ func Replay(t *testing.T, target string, env Env) {
 	}
 	idx, err := os.ReadFile(filepath.Join(env.SamplesDir, "INDEX.json"))
 	if env.SamplesDir == "" || err != nil {
-		t.Skip("recorded goloop samples not found (expected ../shared/icon/samples beside the repo)")
+		t.Fatalf("recorded goloop samples not found in %s: %v", env.SamplesDir, err)
 	}
 	if env.Client == nil {
 		env.Client = &http.Client{Timeout: 15 * time.Second}

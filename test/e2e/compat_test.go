@@ -26,5 +26,5 @@ func TestEdgeSpeaksLikeGoloop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	compat.Replay(t, e.URL(), compat.Env{Wallet: w, Wallet2: w2, NID: sim.NID(), Channel: sim.Channel(), SamplesDir: "../../../shared/icon/samples", Edge: true})
+	compat.Replay(t, e.URL(), compat.Env{Wallet: w, Wallet2: w2, NID: sim.NID(), Channel: sim.Channel(), Edge: true})
 }

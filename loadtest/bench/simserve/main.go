@@ -25,7 +25,7 @@ import (
 )
 
 // lastBlock is goloop's answer to icx_getLastBlock as recorded in
-// ../shared/icon/samples/icx_getLastBlock.json.
+// test/compat/testdata/samples/icx_getLastBlock.json.
 const lastBlock = `{"jsonrpc":"2.0","result":{"block_hash":"e8d89fcfa2f8ec8647faeafa335b12205800e133164aef5f20516a2690ffbda5","confirmed_transaction_list":[],"height":660,"merkle_tree_root_hash":"","peer_id":"hx5556bd7dfbb3289fdb4da5de36caa3bcb3b914d7","prev_block_hash":"55d335b8120e19bd139f4866ad95d2969f4bab0abc167d5391aa5f95a1521672","signature":"","time_stamp":1795571445773854,"version":"2.0"},"id":1}` + "\n"
 
 func serveStub(listen string) {
