@@ -28,8 +28,10 @@ import (
 type Config struct {
 	// MaxBytes bounds keys, answers and per-entry bookkeeping together.
 	MaxBytes int64 `yaml:"max_bytes"` // default DefaultMaxBytes
-	// FinalityDepth: heights at or below tip-FinalityDepth are final.
-	FinalityDepth int64 `yaml:"finality_depth"` // default 1
+	// FinalityDepth: heights at or below tip-FinalityDepth are final. nil
+	// takes DefaultFinalityDepth; 0 is a real setting (the tip is final, as
+	// on a chain with instant finality).
+	FinalityDepth *int64 `yaml:"finality_depth"`
 	// Shards splits the cache to cut lock contention (power of two, default
 	// up to 16 so that each shard has at least 1 MiB).
 	Shards int `yaml:"shards"`
@@ -89,11 +91,12 @@ func New(cfg Config, reg prometheus.Registerer) (*Cache, error) {
 	if cfg.MaxBytes < 64<<10 {
 		return nil, fmt.Errorf("cache: MaxBytes %d is below the 64 KiB minimum", cfg.MaxBytes)
 	}
-	if cfg.FinalityDepth == 0 {
-		cfg.FinalityDepth = DefaultFinalityDepth
+	depth := int64(DefaultFinalityDepth)
+	if cfg.FinalityDepth != nil {
+		depth = *cfg.FinalityDepth
 	}
-	if cfg.FinalityDepth < 0 {
-		return nil, fmt.Errorf("cache: FinalityDepth %d is negative", cfg.FinalityDepth)
+	if depth < 0 {
+		return nil, fmt.Errorf("cache: FinalityDepth %d is negative", depth)
 	}
 	if cfg.Shards == 0 {
 		cfg.Shards = 16
@@ -105,7 +108,7 @@ func New(cfg Config, reg prometheus.Registerer) (*Cache, error) {
 		return nil, fmt.Errorf("cache: Shards %d is not a power of two in [1, 1024]", cfg.Shards)
 	}
 	c := &Cache{
-		depth:  cfg.FinalityDepth,
+		depth:  depth,
 		seed:   maphash.MakeSeed(),
 		shards: make([]shard, cfg.Shards),
 		mask:   uint64(cfg.Shards - 1),

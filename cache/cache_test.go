@@ -332,7 +332,7 @@ func TestMetricsRegistered(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
-	for _, cfg := range []Config{{MaxBytes: 100}, {FinalityDepth: -1}, {Shards: 3}} {
+	for _, cfg := range []Config{{MaxBytes: 100}, {FinalityDepth: ptr[int64](-1)}, {Shards: 3}} {
 		if _, err := New(cfg, nil); err == nil {
 			t.Errorf("%+v accepted", cfg)
 		}

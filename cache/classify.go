@@ -2,6 +2,7 @@ package cache
 
 import (
 	"github.com/icon-edge/icon-edge/icon"
+	"github.com/icon-edge/icon-edge/routing"
 	"github.com/valyala/fastjson"
 )
 
@@ -33,35 +34,6 @@ func (k Kind) String() string {
 	return "none"
 }
 
-type policy uint8
-
-const (
-	polNone      policy = iota
-	polByHeight         // params.height required; Final when final
-	polPinnable         // Final when pinned to a final height, Head when un-pinned
-	polHead             // always latest state
-	polTx               // AfterResult; the answer's blockHeight (hex) decides
-	polBlockHash        // AfterResult; the answer's height (JSON integer) decides
-)
-
-// Methods not listed are never cached: that covers writes, the wait methods,
-// debug_*, and reads whose immutability this package cannot prove
-// (icx_getVotesByHeight's answer needs the next block, proofs, BTP).
-var policies = map[string]policy{
-	"icx_getBlockByHeight":       polByHeight,
-	"icx_getBlockHeaderByHeight": polByHeight,
-	"icx_getBlockByHash":         polBlockHash,
-	"icx_getTransactionResult":   polTx,
-	"icx_getTransactionByHash":   polTx,
-	"icx_getBalance":             polPinnable,
-	"icx_getTotalSupply":         polPinnable,
-	"icx_call":                   polPinnable,
-	"icx_getScoreApi":            polPinnable,
-	"icx_getScoreStatus":         polPinnable,
-	"icx_getLastBlock":           polHead,
-	"icx_getNetworkInfo":         polHead,
-}
-
 // Classify says, before the upstream call, how the answer to method(params)
 // may be cached given the tip (latest block height) the edge knows. tip <= 0
 // means the edge has not seen a block yet: nothing is cacheable then,
@@ -74,13 +46,17 @@ func classify(method string, params *fastjson.Value, tip, depth int64) Kind {
 	if tip <= 0 {
 		return NoCache
 	}
-	switch policies[method] {
-	case polByHeight:
+	m := routing.Lookup(method)
+	if m == nil {
+		return NoCache
+	}
+	switch m.Cache {
+	case routing.ByHeight:
 		h, ok := heightParam(params)
 		if ok && h >= 0 && h <= tip-depth {
 			return Final
 		}
-	case polPinnable:
+	case routing.PinnableState:
 		if params != nil && params.Type() != fastjson.TypeObject {
 			return NoCache
 		}
@@ -91,9 +67,9 @@ func classify(method string, params *fastjson.Value, tip, depth int64) Kind {
 		if ok && h >= 0 && h <= tip-depth {
 			return Final
 		}
-	case polHead:
+	case routing.HeadState:
 		return Head
-	case polTx, polBlockHash:
+	case routing.TxLookup, routing.BlockByHash:
 		return AfterResult
 	}
 	return NoCache
@@ -137,7 +113,7 @@ func storable(method string, kind Kind, tip, depth int64, result []byte, p *fast
 		return Head, ok && h >= tip
 	case AfterResult:
 		field := "blockHeight"
-		if policies[method] == polBlockHash {
+		if m := routing.Lookup(method); m != nil && m.Cache == routing.BlockByHash {
 			field = "height"
 		}
 		h, ok := resultHeight(p, result, field)

@@ -63,12 +63,29 @@ func TestClassify(t *testing.T) {
 }
 
 func TestClassifyFinalityDepth(t *testing.T) {
-	c := newTestCache(t, Config{FinalityDepth: 3})
+	c := newTestCache(t, Config{FinalityDepth: ptr[int64](3)})
 	p := func(h string) *fastjson.Value { return fastjson.MustParse(`{"height":"` + h + `"}`) }
 	if got := c.Classify("icx_getBlockByHeight", p("0x61"), 100); got != Final { // 97
 		t.Errorf("97 at tip 100, depth 3: got %v, want final", got)
 	}
 	if got := c.Classify("icx_getBlockByHeight", p("0x62"), 100); got != NoCache { // 98
 		t.Errorf("98 at tip 100, depth 3: got %v, want none", got)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// finality_depth: 0 is documented as "the tip is final"; it must not
+// silently become the default depth of 1.
+func TestFinalityDepthZeroIsKept(t *testing.T) {
+	c := newTestCache(t, Config{FinalityDepth: ptr[int64](0)})
+	var p fastjson.Parser
+	params, _ := p.Parse(`{"height":"0x64"}`)
+	if got := c.Classify("icx_getBlockByHeight", params, 100); got != Final {
+		t.Fatalf("block at the tip with depth 0: got %v, want final", got)
+	}
+	d := newTestCache(t, Config{})
+	if got := d.Classify("icx_getBlockByHeight", params, 100); got != NoCache {
+		t.Fatalf("block at the tip with the default depth: got %v, want none", got)
 	}
 }

@@ -138,7 +138,7 @@ func (e *Edge) build() error {
 	e.proxy = ps
 
 	if cfg.Cache.Enabled {
-		c, err := cache.New(cache.Config{MaxBytes: cfg.Cache.MaxBytes, FinalityDepth: cfg.Cache.FinalityDepth}, reg)
+		c, err := cache.New(cache.Config{MaxBytes: cfg.Cache.MaxBytes, FinalityDepth: &cfg.Cache.FinalityDepth}, reg)
 		if err != nil {
 			return fmt.Errorf("config: cache: %w", err)
 		}

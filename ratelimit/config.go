@@ -11,6 +11,7 @@ package ratelimit
 
 import (
 	"fmt"
+	"github.com/icon-edge/icon-edge/routing"
 	"net/netip"
 	"strings"
 )
@@ -29,8 +30,9 @@ type Config struct {
 	WriteBurst             int      `yaml:"write_burst"`               // default 10
 	AllowedMethods         []string `yaml:"allowed_methods"`           // default DefaultAllowedMethods
 
-	// MethodCost is how many tokens a read takes (default 1 for methods not
-	// listed). nil takes DefaultMethodCost. A write takes one write token.
+	// MethodCost overrides how many tokens a method takes from its budget
+	// (reads from the read budget, writes from the write budget); methods not
+	// listed cost what the method table (routing/methods.go) says.
 	MethodCost map[string]int `yaml:"method_cost"`
 
 	// TrustedProxies are CIDRs whose ProxyHeaders are believed (for example
@@ -84,25 +86,10 @@ const AnonymousTier = "anonymous"
 // unknownKeyTier labels rejections of keys that are not configured.
 const unknownKeyTier = "unknown_key"
 
-// DefaultAllowedMethods keeps the debug API for tiers that list it.
-var DefaultAllowedMethods = []string{"icx_*", "btp_*"}
-
-// DefaultMethodCost weighs reads by what they cost a goloop node: on two
-// cores a node answers ~17k icx_getLastBlock/s but ~6k icx_call/s, and a
-// trace or a step estimate executes a transaction.
-func DefaultMethodCost() map[string]int {
-	return map[string]int{
-		"icx_call":                   5,
-		"icx_getScoreApi":            2,
-		"icx_getBlockByHeight":       2,
-		"icx_getBlockByHash":         2,
-		"icx_getLastBlock":           1,
-		"icx_sendTransactionAndWait": 5,
-		"icx_waitTransactionResult":  5,
-		"debug_getTrace":             10,
-		"debug_estimateStep":         10,
-	}
-}
+// DefaultAllowedMethods is what a tier may call when it lists nothing: the
+// method table's public methods (routing.Method.AllowedByDefault), so the
+// debug API needs a tier that lists it.
+var DefaultAllowedMethods = routing.DefaultAllowed()
 
 // CloudflareIPRanges are Cloudflare's published edge ranges
 // (https://www.cloudflare.com/ips/, which changes rarely: re-check it when
@@ -135,9 +122,12 @@ func (c *Config) applyDefaults() {
 	if c.AllowedMethods == nil {
 		c.AllowedMethods = DefaultAllowedMethods
 	}
-	if c.MethodCost == nil {
-		c.MethodCost = DefaultMethodCost()
+	// Costs come from the method table; method_cost overrides single methods.
+	costs := routing.DefaultCosts()
+	for m, n := range c.MethodCost {
+		costs[m] = n
 	}
+	c.MethodCost = costs
 	if c.ProxyHeaders == nil {
 		c.ProxyHeaders = DefaultProxyHeaders
 	}

@@ -376,7 +376,8 @@ func contains(list []netip.Prefix, ip netip.Addr) bool {
 	return false
 }
 
-// Cost is the number of read tokens method takes. Charging caps it at the
+// Cost is the number of tokens method takes from its budget (the method
+// table's cost unless method_cost overrides it). Charging a single call caps it at the
 // tier's burst: a method dearer than the whole bucket empties it rather than
 // becoming impossible to call.
 func (l *Limiter) Cost(method string) int {
@@ -395,8 +396,8 @@ func (l *Limiter) MethodAllowed(c Client, method string) bool {
 }
 
 // Admit decides one request: access (deny list, key, method allowlist),
-// then the client's budget — Cost(method) read tokens, or one write token
-// when write is set (the caller knows which methods write).
+// then the client's budget: Cost(method) tokens from the read budget, or
+// from the write budget when write is set (the caller knows which methods write).
 func (l *Limiter) Admit(c Client, method string, write bool) Decision {
 	if c.tier == nil {
 		c.tier = l.anon // a zero Client is an anonymous one
@@ -407,11 +408,7 @@ func (l *Limiter) Admit(c Client, method string, write bool) Decision {
 	if !c.tier.allows(method) {
 		return l.reject(c, rMethod)
 	}
-	cost := 1
-	if !write {
-		cost = l.Cost(method)
-	}
-	return l.take(c, cost, write)
+	return l.take(c, l.Cost(method), write)
 }
 
 // AdmitN charges n tokens at once (a batch: the sum of its items' Cost, or

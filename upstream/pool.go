@@ -9,7 +9,10 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
+
 	"github.com/icon-edge/icon-edge/ratelimit"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"slices"
 	"strings"
@@ -46,6 +49,9 @@ type Config struct {
 	GuardMetrics *ratelimit.GuardMetrics
 	// Resolver overrides DNS resolution (tests).
 	Resolver Resolver
+	// Metrics registers the pool's metrics (per-node state, retries); nil
+	// keeps them unregistered.
+	Metrics prometheus.Registerer
 }
 
 func (c *Config) setDefaults() {
@@ -96,6 +102,8 @@ type Pool struct {
 	byURL   map[string]*Node
 	probes  map[*Node]context.CancelFunc
 
+	retries *prometheus.CounterVec
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -119,6 +127,18 @@ func New(cfg Config, log *slog.Logger) (*Pool, error) {
 	empty := []*Node{}
 	p.nodes.Store(&empty)
 	p.tip.Store(-1)
+	p.retries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "icon_edge_retries_total",
+		Help: "Attempts repeated on another node, by reason.",
+	}, []string{"reason"})
+	if cfg.Metrics != nil {
+		if err := cfg.Metrics.Register(p.retries); err != nil {
+			return nil, fmt.Errorf("upstream: registering metrics: %w", err)
+		}
+		if err := cfg.Metrics.Register(NewCollector(p)); err != nil {
+			return nil, fmt.Errorf("upstream: registering metrics: %w", err)
+		}
+	}
 	return p, nil
 }
 
