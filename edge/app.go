@@ -35,6 +35,7 @@ type Edge struct {
 	ln       net.Listener
 	registry *prometheus.Registry
 	access   *accesslog.Logger
+	capture  *capture.Writer // nil unless capture.path is set
 	bridge   *wsbridge.Bridge
 	admin    *fasthttp.Server // nil unless admin_listen is set
 	adminLn  net.Listener
@@ -124,52 +125,46 @@ func (e *Edge) build() error {
 	}
 	pc := cfg.poolConfig()
 	pc.GuardMetrics = guards
+	pc.Metrics = reg
 	if e.pool, err = upstream.New(pc, log); err != nil {
 		return err
 	}
-	reg.MustRegister(upstream.NewCollector(e.pool))
-	ps := proxy.New(proxy.Config{
+	o := proxy.Options{Pool: e.pool, Metrics: reg, Gatherer: reg, Log: log, Config: proxy.Config{
 		Region: cfg.Region, MaxBodyBytes: cfg.Limits.MaxBodyBytes, MaxBatch: cfg.Limits.MaxBatch,
 		NodeBatchLimit: cfg.Limits.NodeBatchLimit, RequestTimeout: cfg.Limits.RequestTimeout,
-		AttemptTimeout: cfg.Limits.AttemptTimeout, MaxRetries: retriesSetting(cfg.Limits.MaxRetries),
+		AttemptTimeout: cfg.Limits.AttemptTimeout, MaxRetries: &cfg.Limits.MaxRetries,
 		DefaultWaitTimeout: cfg.Limits.DefaultWaitTimeout, MaxWaitTimeout: cfg.Limits.MaxWaitTimeout,
 		DebugAPI: cfg.DebugAPI, DisabledMethods: cfg.DisabledMethods, AdminOnly: cfg.AdminListen != "",
-	}, e.pool, reg, reg, log)
-	e.proxy = ps
-
+	}}
 	if cfg.Cache.Enabled {
-		c, err := cache.New(cache.Config{MaxBytes: cfg.Cache.MaxBytes, FinalityDepth: &cfg.Cache.FinalityDepth}, reg)
-		if err != nil {
+		if o.Cache, err = cache.New(cache.Config{MaxBytes: cfg.Cache.MaxBytes, FinalityDepth: &cfg.Cache.FinalityDepth}, reg); err != nil {
 			return fmt.Errorf("config: cache: %w", err)
 		}
-		ps.SetCache(c)
 	}
 	if cfg.RateLimit != nil {
-		l, err := ratelimit.New(*cfg.RateLimit, reg)
-		if err != nil {
+		if o.Limiter, err = ratelimit.New(*cfg.RateLimit, reg); err != nil {
 			return fmt.Errorf("config: ratelimit: %w", err)
 		}
-		ps.SetLimiter(l)
 	}
 	if e.access, err = accesslog.New(cfg.AccessLog, reg, log); err != nil {
 		return fmt.Errorf("config: access_log: %w", err)
 	}
-	ps.SetAccessLog(e.access)
+	o.AccessLog = e.access
 	if c := cfg.Capture; c.Path != "" {
-		w, err := capture.New(capture.Config{Path: c.Path, Gzip: c.Gzip, SampleRate: c.SampleRate, MaxBytes: c.MaxBytes,
-			MaxFiles: c.MaxFiles, BufferSize: c.BufferSize}, reg)
-		if err != nil {
+		if e.capture, err = capture.New(capture.Config{Path: c.Path, Gzip: c.Gzip, SampleRate: c.SampleRate,
+			MaxBytes: c.MaxBytes, MaxFiles: c.MaxFiles, BufferSize: c.BufferSize}, reg); err != nil {
 			return fmt.Errorf("config: capture: %w", err)
 		}
-		ps.SetCapture(w)
+		o.Capture = e.capture
 	}
 	if cfg.WebSocket.Enabled {
-		if e.bridge, err = newBridge(cfg, e.pool, reg, log, ps); err != nil {
+		if e.bridge, err = newBridge(cfg, e.pool, reg, log, o.Limiter); err != nil {
 			return fmt.Errorf("config: websocket: %w", err)
 		}
-		ps.SetWebSocket(e.bridge)
+		o.WebSocket = e.bridge
 	}
-	return nil
+	e.proxy, err = proxy.New(o)
+	return err
 }
 
 // closeParts releases what build made when the edge never started serving.
@@ -180,8 +175,8 @@ func (e *Edge) closeParts() {
 	if e.access != nil {
 		_ = e.access.Close(context.Background())
 	}
-	if e.proxy != nil {
-		_ = e.proxy.CloseCapture()
+	if e.capture != nil {
+		_ = e.capture.Close()
 	}
 }
 
@@ -206,15 +201,6 @@ func (e *Edge) AdminAddr() string {
 		return ""
 	}
 	return e.adminLn.Addr().String()
-}
-
-// retriesSetting maps "0 retries" in the file to the proxy's "no retries"
-// (the proxy reads 0 as "use the default").
-func retriesSetting(n int) int {
-	if n == 0 {
-		return -1
-	}
-	return n
 }
 
 // Addr is where the edge listens (useful with port 0).

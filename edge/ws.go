@@ -7,7 +7,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/icon-edge/icon-edge/proxy"
+	"github.com/icon-edge/icon-edge/ratelimit"
 	"github.com/icon-edge/icon-edge/upstream"
 	"github.com/icon-edge/icon-edge/wsbridge"
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,14 +22,14 @@ func channels(c string) []string {
 	return []string{c}
 }
 
-func newBridge(cfg Config, pool *upstream.Pool, reg prometheus.Registerer, log *slog.Logger, ps *proxy.Server) (*wsbridge.Bridge, error) {
+func newBridge(cfg Config, pool *upstream.Pool, reg prometheus.Registerer, log *slog.Logger, lim *ratelimit.Limiter) (*wsbridge.Bridge, error) {
 	w := cfg.WebSocket
 	bc := wsbridge.Config{
 		DefaultChannel: cfg.Channel, Channels: channels(cfg.Channel), MaxConnections: w.MaxConnections, MaxConnsPerIP: w.MaxConnsPerIP,
 		MaxMessageSize: w.MaxMessageSize, MaxSubscriptionsPerConn: w.MaxSubscriptionsPerConn, SendQueue: w.SendQueue,
 		PingInterval: w.PingInterval, IdleTimeout: w.IdleTimeout,
 	}
-	if lim := ps.Limiter(); lim != nil {
+	if lim != nil {
 		// Per-IP websocket limits must count clients, not the proxy in front.
 		bc.ClientIP = func(r *http.Request) string {
 			host, _, _ := net.SplitHostPort(r.RemoteAddr)

@@ -6,131 +6,77 @@ import (
 	"sync"
 	"time"
 
-	"github.com/icon-edge/icon-edge/cache"
 	"github.com/icon-edge/icon-edge/icon"
+	"github.com/icon-edge/icon-edge/routing"
 	"github.com/icon-edge/icon-edge/upstream"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fastjson"
 )
 
-// serveBatch answers a batch as a batch with every id matched. Invalid items
-// are answered at the edge; reads go to nodes in chunks of the nodes' batch
-// limit, each chunk routed on its own; writes and wait methods go one by one,
-// so a read retry can never resend a write and a long wait never holds up (or
-// times out) a chunk of quick reads. Everything runs in parallel and answers
-// are put back in the client's order.
-func (s *Server) serveBatch(ctx *fasthttp.RequestCtx, v *fastjson.Value, body []byte, debugAPI bool, start time.Time) {
-	items, _ := v.Array()
-	switch {
-	case len(items) == 0:
-		s.rpcError(ctx, fasthttp.StatusBadRequest, nil, icon.ErrInvalidRequest)
-		return
-	case len(items) > s.cfg.MaxBatch:
-		s.rpcError(ctx, fasthttp.StatusServiceUnavailable, nil, icon.ErrTooManyRequests)
-		return
-	}
-	raw := rawElements(body)
-	if len(raw) != len(items) { // cannot happen for JSON fastjson accepted; never guess
-		s.rpcError(ctx, fasthttp.StatusBadRequest, nil, icon.ErrParse)
-		return
-	}
-	calls := make([]call, len(items))
-	var reads, singles []*call
+// serveBatch runs the cache and route stages for a batch, then answers it as
+// a batch with every id matched. Invalid items were answered by parse; reads
+// go to nodes in chunks of the nodes' batch limit, each chunk routed on its
+// own; writes and wait methods go one by one, so a read retry can never
+// resend a write and a long wait never holds up (or times out) a chunk of
+// quick reads. Everything runs in parallel and answers keep the client's order.
+func (s *Server) serveBatch(x *exchange) {
 	tip := s.pool.Tip()
-	for i, it := range items {
-		c := &calls[i]
-		s.parseCall(it, debugAPI, c)
-		c.raw = raw[i]
+	var reads, singles []*call
+	for i := range x.calls {
+		c := &x.calls[i]
 		switch {
 		case c.err != nil:
-			c.answer = icon.AppendResponseError(nil, c.id, c.err)
-			c.code = c.err.Code
-		case c.method.kind == routeWrite || c.method.wait && !c.notify:
+		case c.method.Kind == routing.Write || c.method.Wait && !c.notify:
 			singles = append(singles, c)
-		case !c.notify:
-			if s.cachedBatchItem(ctx.Path(), c, tip) {
-				continue
-			}
+		case c.notify:
+			// A read nobody waits for is not executed, as goloop does.
+		case s.cache != nil && s.cachedBatchItem(x, c, tip):
+		default:
 			reads = append(reads, c)
 		}
 	}
-
-	if !s.admit(ctx, calls, nil, start) {
-		return
+	s.forwardBatch(x, reads, singles)
+	if s.cache != nil {
+		s.storeBatchAnswers(x, tip)
 	}
-	deadline := start.Add(s.cfg.RequestTimeout)
-	// Node bodies are the client's own bytes, and deadlines come from the
-	// client's headers: both are read here, before any goroutine starts.
-	type job struct {
+	s.answerBatch(x)
+}
+
+// forwardBatch sends the chunks of reads and the single calls in parallel.
+// Node bodies are the client's own bytes and deadlines come from the client's
+// headers: both are read here, before any goroutine starts.
+func (s *Server) forwardBatch(x *exchange, reads, singles []*call) {
+	type chunk struct {
 		calls []*call
 		body  []byte
 	}
-	var jobs []job
+	var chunks []chunk
 	for off := 0; off < len(reads); off += s.cfg.NodeBatchLimit {
-		chunk := reads[off:min(off+s.cfg.NodeBatchLimit, len(reads))]
+		calls := reads[off:min(off+s.cfg.NodeBatchLimit, len(reads))]
 		body := []byte{'['}
-		for i, c := range chunk {
+		for i, c := range calls {
 			if i > 0 {
 				body = append(body, ',')
 			}
 			body = append(body, c.raw...)
 		}
-		jobs = append(jobs, job{calls: chunk, body: append(body, ']')})
+		chunks = append(chunks, chunk{calls: calls, body: append(body, ']')})
 	}
-	singleDeadlines := make([]time.Time, len(singles))
-	for i, c := range singles {
-		singleDeadlines[i] = s.deadline(ctx, c.method, start)
-	}
-
-	o := s.originOf(ctx)
+	deadline := x.start.Add(s.cfg.RequestTimeout)
 	var wg sync.WaitGroup
-	for _, j := range jobs {
+	for _, ch := range chunks {
 		wg.Go(func() {
-			defer s.recoverCalls(j.calls...)
-			s.sendChunk(o, j.calls, j.body, deadline)
+			defer s.recoverCalls(ch.calls...)
+			s.sendChunk(x.origin, ch.calls, ch.body, deadline)
 		})
 	}
-	for i, c := range singles {
+	for _, c := range singles {
 		wg.Go(func() {
 			defer s.recoverCalls(c)
-			s.sendBatchSingle(o, c, singleDeadlines[i])
+			s.forwardBatchSingle(x, c)
 		})
 	}
 	wg.Wait()
-	if s.cache != nil {
-		for _, c := range reads {
-			if c.cacheKind != cache.NoCache && c.code == 0 {
-				if res := rawMember(c.answer, "result"); res != nil {
-					s.cache.Put(c.cacheKey, c.method.name, c.cacheKind, tip, res)
-				}
-			}
-		}
-	}
-
-	out := make([]byte, 0, 256*len(calls))
-	out = append(out, '[')
-	answered := 0
-	for i := range calls {
-		c := &calls[i]
-		if c.answer == nil {
-			if c.method != nil && c.method.kind == routeWrite {
-				s.record(ctx, c, fasthttp.StatusOK, start, 0) // executed, though nobody waits for it
-			}
-			continue // a notification: nobody waits for it
-		}
-		if answered > 0 {
-			out = append(out, ',')
-		}
-		out = append(out, c.answer...)
-		answered++
-		s.record(ctx, c, fasthttp.StatusOK, start, len(c.answer))
-	}
-	if answered == 0 {
-		ctx.SetStatusCode(fasthttp.StatusOK)
-		s.metrics.httpStatus(fasthttp.StatusOK)
-		return
-	}
-	s.writeJSON(ctx, fasthttp.StatusOK, append(out, ']'))
 }
 
 // recoverCalls turns a panic in a batch worker (outside the handler's own
@@ -144,34 +90,30 @@ func (s *Server) recoverCalls(calls ...*call) {
 	}
 }
 
-// chunkMethod routes a node batch: it is retried like any read, but a -31004
-// inside it is one item's answer, not a reason to resend the others.
-var chunkMethod = &methodInfo{name: "batch", kind: routeLatest}
-
 // sendChunk forwards up to NodeBatchLimit reads as one node batch, to a node
-// that meets the strictest need among them.
+// that meets the strictest need among them. The chunk is retried like any
+// read, but a -31004 inside it is one item's answer, not a reason to resend
+// the others.
 func (s *Server) sendChunk(o origin, chunk []*call, body []byte, deadline time.Time) {
 	need := upstream.Need{}
 	for _, c := range chunk {
 		need.Latest = need.Latest || c.need.Latest
 		need.MinHeight = max(need.MinHeight, c.need.MinHeight)
 	}
-	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-	upstreamRequest(req, o, body)
-	// The chunk travels as one read; its answers are split out below.
-	lead := call{method: chunkMethod, need: need}
-	s.sendRead(&lead, req, resp, deadline)
-	s.splitChunkAnswer(chunk, resp, lead.upstream, lead.retries)
+	r := s.send(o, need, body, resp, deadline, s.chunk)
+	if !r.Answered() {
+		edgeFailure(resp, nil, r.Outcome, r.Tried == 0)
+	}
+	splitChunkAnswer(chunk, resp, r.Node, r.Retries)
 }
 
 // splitChunkAnswer hands each call of a chunk its answer from the node's
 // batch answer: by position when the node answered every item (goloop keeps
 // order), by id otherwise. A node error for the whole batch (e.g. its own
 // batch limit) becomes each item's answer.
-func (s *Server) splitChunkAnswer(chunk []*call, resp *fasthttp.Response, node string, retries int) {
+func splitChunkAnswer(chunk []*call, resp *fasthttp.Response, node string, retries int) {
 	var p fastjson.Parser
 	v, err := p.ParseBytes(resp.Body())
 	var answers []*fastjson.Value
@@ -216,18 +158,11 @@ func sameID(answer *fastjson.Value, id []byte) bool {
 	return got != nil && string(idBytes(got)) == string(id)
 }
 
-// sendBatchSingle sends one write or wait call of a batch on its own.
-func (s *Server) sendBatchSingle(o origin, c *call, deadline time.Time) {
-	req := fasthttp.AcquireRequest()
+// forwardBatchSingle sends one write or wait call of a batch on its own.
+func (s *Server) forwardBatchSingle(x *exchange, c *call) {
 	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-	upstreamRequest(req, o, c.raw)
-	if c.method.kind == routeWrite {
-		s.sendWrite(c, req, resp, deadline)
-	} else {
-		s.sendRead(c, req, resp, deadline)
-	}
+	s.forward(x, c, c.raw, resp)
 	if c.notify {
 		return
 	}

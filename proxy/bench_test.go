@@ -33,7 +33,7 @@ func benchNode(b *testing.B) string {
 	return "http://" + ln.Addr().String()
 }
 
-func benchServer(b *testing.B, node string) *Server {
+func benchServer(b *testing.B, node string, with ...func(*Options)) *Server {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	pool, err := upstream.New(upstream.Config{Upstreams: []string{node}, Health: upstream.HealthConfig{ProbeInterval: 50 * time.Millisecond}}, log)
 	if err != nil {
@@ -45,7 +45,15 @@ func benchServer(b *testing.B, node string) *Server {
 		time.Sleep(5 * time.Millisecond)
 	}
 	reg := prometheus.NewRegistry()
-	return New(Config{}, pool, reg, reg, log)
+	o := Options{Pool: pool, Metrics: reg, Gatherer: reg, Log: log}
+	for _, f := range with {
+		f(&o)
+	}
+	s, err := New(o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
 }
 
 const lastBlockCall = `{"jsonrpc":"2.0","id":1,"method":"icx_getLastBlock"}`
@@ -98,23 +106,21 @@ func BenchmarkEdgeSingleRead(b *testing.B) {
 // BenchmarkEdgeSingleReadLimited is the same with per-client limits on
 // (budgets never reached): the limiter's share of the hot path.
 func BenchmarkEdgeSingleReadLimited(b *testing.B) {
-	s := benchServer(b, benchNode(b))
 	lim, err := ratelimit.New(ratelimit.Config{Enabled: true, RequestsPerSecond: 1e9, Burst: 1e9}, prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)
 	}
-	s.SetLimiter(lim)
+	s := benchServer(b, benchNode(b), func(o *Options) { o.Limiter = lim })
 	benchHandler(b, s, lastBlockCall, 200)
 }
 
 // BenchmarkEdgeCacheHit answers a final block from the cache: no node involved.
 func BenchmarkEdgeCacheHit(b *testing.B) {
-	s := benchServer(b, benchNode(b))
 	c, err := cache.New(cache.Config{MaxBytes: 64 << 20}, prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)
 	}
-	s.SetCache(c)
+	s := benchServer(b, benchNode(b), func(o *Options) { o.Cache = c })
 	// The first call fills the cache: the bench node is at height 660, so 0x1 is final.
 	benchHandler(b, s, `{"jsonrpc":"2.0","id":1,"method":"icx_getBlockByHeight","params":{"height":"0x1"}}`, 200)
 }

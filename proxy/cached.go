@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"errors"
-	"time"
 
 	"github.com/icon-edge/icon-edge/cache"
 	"github.com/icon-edge/icon-edge/icon"
@@ -11,14 +10,15 @@ import (
 	"github.com/valyala/fastjson"
 )
 
-// SetCache turns on answer caching and in-flight coalescing for reads.
-func (s *Server) SetCache(c *cache.Cache) { s.cache = c }
+// The cache stage: answers that can never change (or cannot change before
+// the next block) come from the cache; identical reads in flight share one
+// node request.
 
 // appendCacheKey scopes a call's cache key by path, so channels never share answers.
 func appendCacheKey(dst, path []byte, c *call) []byte {
 	dst = append(dst, path...)
 	dst = append(dst, 0)
-	return cache.AppendKey(dst, c.method.name, c.params)
+	return cache.AppendKey(dst, c.method.Name, c.params)
 }
 
 // scratch buffers for keys and answers on the cache-hit path, which must not
@@ -35,69 +35,72 @@ type errNotRPC struct {
 
 func (e *errNotRPC) Error() string { return "not a JSON-RPC answer" }
 
-// serveCached answers a read from the cache, or joins/leads the one upstream
-// call for identical in-flight reads. It returns false when the call is not
-// cacheable and must take the normal path.
-func (s *Server) serveCached(ctx *fasthttp.RequestCtx, c *call, start time.Time) bool {
-	tip := s.pool.Tip()
-	kind := s.cache.Classify(c.method.name, c.params, tip)
-	if kind == cache.NoCache || hasSurrogateEscape(ctx.PostBody()) {
+// cacheable classifies c and notes its key; false when its answer may not be
+// kept (or its bytes could not be keyed without loss).
+func (s *Server) cacheable(x *exchange, c *call, tip int64) bool {
+	c.cacheKind = s.cache.Classify(c.method.Name, c.params, tip)
+	if c.cacheKind == cache.NoCache || hasSurrogateEscape(c.raw) {
+		c.cacheKind = cache.NoCache
 		return false
 	}
-	if kind == cache.Head {
+	if c.cacheKind == cache.Head {
 		// A head answer is shared until the next block: only a node at the
 		// tip may give it, not one that is merely within max_lag.
 		c.need.MinHeight = max(c.need.MinHeight, tip)
 	}
+	return true
+}
+
+// serveCached answers a single read from the cache, or joins/leads the one
+// node request for identical in-flight reads. It returns false when the call
+// is not cacheable and must take the normal route.
+func (s *Server) serveCached(x *exchange, c *call) bool {
+	tip := s.pool.Tip()
+	if !s.cacheable(x, c, tip) {
+		return false
+	}
 	kb := scratch.Get()
 	defer scratch.Put(kb)
-	kb.B = appendCacheKey(kb.B[:0], ctx.Path(), c)
+	kb.B = appendCacheKey(kb.B[:0], x.ctx.Path(), c)
 	key := kb.B
 	if res, ok := s.cache.Get(key, tip); ok {
 		c.cacheHit = true
-		s.finishCached(ctx, c, start, fasthttp.StatusOK, cache.Answer{Result: res})
+		s.answerCached(x, c, fasthttp.StatusOK, cache.Answer{Result: res})
 		return true
 	}
-	o, body, deadline := s.originOf(ctx), ctx.PostBody(), s.deadline(ctx, c.method, start)
 	led := false // this caller made the node request; the others waited for it
-	ans, _, err := s.cache.Do(key, c.method.name, kind, tip, func() (cache.Answer, error) {
+	ans, _, err := s.cache.Do(key, c.method.Name, c.cacheKind, tip, func() (cache.Answer, error) {
 		led = true
-		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-		defer fasthttp.ReleaseRequest(req)
+		resp := fasthttp.AcquireResponse()
 		defer fasthttp.ReleaseResponse(resp)
-		upstreamRequest(req, o, body)
-		s.sendRead(c, req, resp, deadline)
+		s.forward(x, c, x.body, resp)
 		return answerOf(resp)
 	})
 	c.cacheHit = !led
 	var raw *errNotRPC
 	if errors.As(err, &raw) {
-		ctx.SetStatusCode(raw.status)
-		ctx.SetContentTypeBytes([]byte(raw.contentType))
-		ctx.SetBody(raw.body)
-		s.metrics.httpStatus(raw.status)
-		c.code = raw.status // not JSON-RPC: counted under its HTTP status (see answerCode)
-		s.record(ctx, c, raw.status, start, len(raw.body))
+		resp := &x.ctx.Response
+		resp.SetStatusCode(raw.status)
+		resp.Header.SetContentType(raw.contentType)
+		resp.SetBody(raw.body)
+		s.relay(x) // counted under its HTTP status, like any non-JSON-RPC answer
 		return true
 	}
-	s.finishCached(ctx, c, start, ans.Status, ans)
+	s.answerCached(x, c, ans.Status, ans)
 	return true
 }
 
-func (s *Server) finishCached(ctx *fasthttp.RequestCtx, c *call, start time.Time, status int, ans cache.Answer) {
+// answerCached writes a cached (or coalesced) answer with this call's id.
+func (s *Server) answerCached(x *exchange, c *call, status int, ans cache.Answer) {
 	c.code = 0
 	if ans.Error != nil {
 		c.code = fastjson.GetInt(ans.Error, "code")
 	}
 	buf := scratch.Get()
 	defer scratch.Put(buf)
-	buf.B = append(ans.AppendTo(buf.B[:0], c.id), '\n')
-	ctx.SetStatusCode(status)
-	ctx.SetContentType(ctJSON)
-	ctx.Response.Header.Set("Vary", "Origin")
-	ctx.SetBody(buf.B)
-	s.metrics.httpStatus(status)
-	s.record(ctx, c, status, start, len(buf.B))
+	buf.B = ans.AppendTo(buf.B[:0], c.id)
+	writeJSON(&x.ctx.Response, status, buf.B)
+	s.finish(x, status)
 }
 
 // answerOf splits a node's single answer into the id-free parts the cache
@@ -115,20 +118,12 @@ func answerOf(resp *fasthttp.Response) (cache.Answer, error) {
 }
 
 // cachedBatchItem answers a batch read from the cache when it can; otherwise
-// it notes the key so the answer can be stored once the node has given it.
-func (s *Server) cachedBatchItem(path []byte, c *call, tip int64) bool {
-	if s.cache == nil {
+// it notes the key so the answer can be stored once a node has given it.
+func (s *Server) cachedBatchItem(x *exchange, c *call, tip int64) bool {
+	if !s.cacheable(x, c, tip) {
 		return false
 	}
-	c.cacheKind = s.cache.Classify(c.method.name, c.params, tip)
-	if c.cacheKind == cache.NoCache || hasSurrogateEscape(c.raw) {
-		c.cacheKind = cache.NoCache
-		return false
-	}
-	if c.cacheKind == cache.Head {
-		c.need.MinHeight = max(c.need.MinHeight, tip) // see serveCached
-	}
-	c.cacheKey = appendCacheKey(nil, path, c)
+	c.cacheKey = appendCacheKey(nil, x.ctx.Path(), c)
 	res, ok := s.cache.Get(c.cacheKey, tip)
 	if !ok {
 		return false
@@ -136,4 +131,17 @@ func (s *Server) cachedBatchItem(path []byte, c *call, tip int64) bool {
 	c.answer = icon.AppendResponseResult(nil, c.id, res)
 	c.cacheHit = true
 	return true
+}
+
+// storeBatchAnswers keeps the answers of cacheable batch items that a node gave.
+func (s *Server) storeBatchAnswers(x *exchange, tip int64) {
+	for i := range x.calls {
+		c := &x.calls[i]
+		if c.cacheKey == nil || c.cacheHit || c.code != 0 {
+			continue
+		}
+		if res := rawMember(c.answer, "result"); res != nil {
+			s.cache.Put(c.cacheKey, c.method.Name, c.cacheKind, tip, res)
+		}
+	}
 }

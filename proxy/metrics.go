@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"github.com/icon-edge/icon-edge/version"
 	"runtime"
 	"strconv"
@@ -18,7 +19,6 @@ type metrics struct {
 	requests  *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
 	http      *prometheus.CounterVec
-	retries   *prometheus.CounterVec
 	settled   *prometheus.CounterVec
 	invalid   *methodMetrics
 	httpCache [600]atomic.Pointer[prometheus.Counter]
@@ -34,7 +34,7 @@ type methodMetrics struct {
 	errs   sync.Map // int code → prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer, methods map[string]*methodInfo) *metrics {
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "icon_edge_requests_total",
@@ -49,10 +49,6 @@ func newMetrics(reg prometheus.Registerer, methods map[string]*methodInfo) *metr
 			Name: "icon_edge_http_responses_total",
 			Help: "HTTP responses by status code.",
 		}, []string{"status"}),
-		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "icon_edge_retries_total",
-			Help: "Attempts repeated on another node, by reason.",
-		}, []string{"reason"}),
 		settled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "icon_edge_uncertain_writes_total",
 			Help: "Writes whose node failed after the request may have arrived, by what the edge then learned (arrived|unknown).",
@@ -64,12 +60,13 @@ func newMetrics(reg prometheus.Registerer, methods map[string]*methodInfo) *metr
 		ConstLabels: prometheus.Labels{"version": version.Version, "goversion": runtime.Version()},
 	})
 	build.Set(1)
-	reg.MustRegister(m.requests, m.duration, m.http, m.retries, m.settled, build)
-	for name, mi := range methods {
-		mi.m = m.forMethod(name)
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.http, m.settled, build} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("proxy: registering metrics: %w", err)
+		}
 	}
 	m.invalid = m.forMethod("invalid")
-	return m
+	return m, nil
 }
 
 func (m *metrics) forMethod(name string) *methodMetrics {
@@ -103,16 +100,6 @@ func (m *metrics) httpStatus(status int) {
 		p = m.httpCache[status].Load()
 	}
 	(*p).Inc()
-}
-
-func (m *metrics) retry(reason string) { m.retries.WithLabelValues(reason).Inc() }
-
-// invalidOrMethod picks the metric children for a call, or for "invalid".
-func (m *metrics) invalidOrMethod(mi *methodInfo) *methodMetrics {
-	if mi == nil {
-		return m.invalid
-	}
-	return mi.m
 }
 
 func (m *metrics) writeSettled(result string) { m.settled.WithLabelValues(result).Inc() }

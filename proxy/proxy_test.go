@@ -14,7 +14,7 @@ import (
 
 // newTestServer builds the request path over a pool with no reachable node:
 // everything answered here is answered by the edge itself.
-func newTestServer(t testing.TB, cfg Config) *Server {
+func newTestServer(t testing.TB, cfg Config, with ...func(*Options)) *Server {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	pool, err := upstream.New(upstream.Config{Upstreams: []string{"http://127.0.0.1:1"}}, log)
@@ -22,7 +22,15 @@ func newTestServer(t testing.TB, cfg Config) *Server {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	return New(cfg, pool, reg, reg, log)
+	o := Options{Config: cfg, Pool: pool, Metrics: reg, Gatherer: reg, Log: log}
+	for _, f := range with {
+		f(&o)
+	}
+	s, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func do(s *Server, method, path, body string) (int, string) {
@@ -161,8 +169,7 @@ func FuzzRequest(f *testing.F) {
 
 // A panic anywhere under the handler is answered, not fatal.
 func TestHandlerRecoversPanics(t *testing.T) {
-	s := newTestServer(t, Config{})
-	s.SetWebSocket(panicky{})
+	s := newTestServer(t, Config{}, func(o *Options) { o.WebSocket = panicky{} })
 	var ctx fasthttp.RequestCtx
 	ctx.Request.Header.SetMethod("GET")
 	ctx.Request.SetRequestURI("/api/v3/icon_dex/block")

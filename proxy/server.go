@@ -1,28 +1,31 @@
-// Package proxy is the edge's request path: it takes JSON-RPC 2.0 calls on
+// Package proxy is the edge's request path. It takes JSON-RPC 2.0 calls on
 // /api/v3 and /api/v3/{channel}, answers what the edge can answer itself
-// (malformed input, unknown methods) exactly as goloop would, and forwards
-// the rest to a node chosen by package upstream, retrying reads elsewhere and
-// never sending a write twice.
+// (malformed input, unknown methods) exactly as goloop would, and hands the
+// rest to package upstream, which picks a node and runs the attempt loop.
 //
-// Read it top to bottom: Handler routes; serveRPC parses; forwardSingle and
-// forwardBatch send; the write path is in write.go.
+// Read it top to bottom: Handler (this file) routes paths; serveRPC (rpc.go)
+// runs every call, single or batch, through the same stages — parse
+// (parse.go), admit (admit.go), cache (cached.go), route (forward.go,
+// batch.go) — and every answer leaves through answer.go.
 package proxy
 
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/icon-edge/icon-edge/accesslog"
-	"github.com/icon-edge/icon-edge/capture"
-	"github.com/icon-edge/icon-edge/version"
+	"errors"
 	"log/slog"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
 
+	"github.com/icon-edge/icon-edge/accesslog"
 	"github.com/icon-edge/icon-edge/cache"
+	"github.com/icon-edge/icon-edge/capture"
 	"github.com/icon-edge/icon-edge/icon"
 	"github.com/icon-edge/icon-edge/ratelimit"
+	"github.com/icon-edge/icon-edge/routing"
 	"github.com/icon-edge/icon-edge/upstream"
+	"github.com/icon-edge/icon-edge/version"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
@@ -30,7 +33,9 @@ import (
 	"github.com/valyala/fastjson"
 )
 
-// Config holds the request path's limits and switches.
+// Config holds the request path's limits and switches. Zero values of
+// fields where zero is no valid setting take DefaultConfig's; MaxRetries,
+// where 0 is a real setting, is a pointer.
 type Config struct {
 	// Region names this edge in /status.json and logs.
 	Region string
@@ -45,8 +50,8 @@ type Config struct {
 	RequestTimeout time.Duration
 	// AttemptTimeout bounds one read attempt so a stuck node leaves time to retry.
 	AttemptTimeout time.Duration
-	// MaxRetries bounds extra attempts for a read.
-	MaxRetries int
+	// MaxRetries bounds extra attempts for a read; nil takes the default.
+	MaxRetries *int
 	// DefaultWaitTimeout is the wait methods' timeout when the client sends no
 	// Icon-Options timeout (the nodes' default_wait_timeout); MaxWaitTimeout caps it.
 	DefaultWaitTimeout, MaxWaitTimeout time.Duration
@@ -59,51 +64,58 @@ type Config struct {
 	AdminOnly bool
 }
 
-func (c *Config) setDefaults() {
-	if c.MaxBodyBytes <= 0 {
-		c.MaxBodyBytes = 1 << 20
-	}
-	if c.MaxBatch <= 0 {
-		c.MaxBatch = 100
-	}
-	if c.NodeBatchLimit <= 0 {
-		c.NodeBatchLimit = 10
-	}
-	if c.RequestTimeout <= 0 {
-		c.RequestTimeout = 10 * time.Second
-	}
-	if c.AttemptTimeout <= 0 {
-		c.AttemptTimeout = 3 * time.Second
-	}
-	if c.MaxRetries < 0 {
-		c.MaxRetries = 0
-	} else if c.MaxRetries == 0 {
-		c.MaxRetries = 2
-	}
-	if c.DefaultWaitTimeout <= 0 {
-		c.DefaultWaitTimeout = 10 * time.Second
-	}
-	if c.MaxWaitTimeout <= 0 {
-		c.MaxWaitTimeout = 60 * time.Second
-	}
+// DefaultMaxRetries is how many other nodes a failed read may try.
+const DefaultMaxRetries = 2
+
+// DefaultConfig is the request path's configuration when nothing is set.
+func DefaultConfig() Config {
+	retries := DefaultMaxRetries
+	return Config{MaxBodyBytes: 1 << 20, MaxBatch: 100, NodeBatchLimit: 10, RequestTimeout: 10 * time.Second,
+		AttemptTimeout: 3 * time.Second, MaxRetries: &retries, DefaultWaitTimeout: 10 * time.Second,
+		MaxWaitTimeout: 60 * time.Second}
 }
 
-// Server is the edge's HTTP handler.
-type Server struct {
-	cfg      Config
-	pool     *upstream.Pool
-	log      *slog.Logger
-	methods  map[string]*methodInfo
-	disabled map[string]bool
-	metrics  *metrics
-	parsers  fastjson.ParserPool
-	draining atomic.Bool
-	promHTTP fasthttp.RequestHandler
-	cache    *cache.Cache       // nil: no caching
-	limiter  *ratelimit.Limiter // nil: no limits
-	access   *accesslog.Logger  // nil: no access log
-	ws       WebSocketHandler   // nil: websockets answered 404
-	capture  *capture.Writer    // nil: no capture
+// withDefaults fills the fields left unset.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	for _, f := range []struct{ v, def *int }{{&c.MaxBodyBytes, &d.MaxBodyBytes}, {&c.MaxBatch, &d.MaxBatch},
+		{&c.NodeBatchLimit, &d.NodeBatchLimit}} {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
+	}
+	for _, f := range []struct{ v, def *time.Duration }{{&c.RequestTimeout, &d.RequestTimeout},
+		{&c.AttemptTimeout, &d.AttemptTimeout}, {&c.DefaultWaitTimeout, &d.DefaultWaitTimeout},
+		{&c.MaxWaitTimeout, &d.MaxWaitTimeout}} {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
+	}
+	if c.MaxRetries == nil {
+		c.MaxRetries = d.MaxRetries
+	}
+	return c
+}
+
+// Options is everything a Server is built from. Optional parts are nil when off.
+type Options struct {
+	Config Config
+	// Pool is the node pool; required.
+	Pool *upstream.Pool
+	// Metrics registers the request path's metrics; Gatherer serves /metrics.
+	Metrics  prometheus.Registerer
+	Gatherer prometheus.Gatherer
+	Log      *slog.Logger
+	// Cache answers final and head reads and coalesces identical ones.
+	Cache *cache.Cache
+	// Limiter applies access control and per-client rate limits.
+	Limiter *ratelimit.Limiter
+	// AccessLog ships one entry per answered call.
+	AccessLog *accesslog.Logger
+	// Capture records a sample of requests (path and body) for replay.
+	Capture *capture.Writer
+	// WebSocket serves goloop's websocket API (package wsbridge).
+	WebSocket WebSocketHandler
 }
 
 // WebSocketHandler serves goloop's websocket API (package wsbridge). The
@@ -113,30 +125,101 @@ type WebSocketHandler interface {
 	HandleFastHTTP(ctx *fasthttp.RequestCtx)
 }
 
-// SetWebSocket routes websocket upgrades on /api/v3/... to h.
-func (s *Server) SetWebSocket(h WebSocketHandler) { s.ws = h }
+// method is a routing.Method as the request path uses it: with its policy
+// and its metrics resolved once.
+type method struct {
+	*routing.Method
+	policy  upstream.Policy
+	metrics *methodMetrics
+}
 
-// New builds the request path over pool. Metrics register on reg; gatherer
-// serves /metrics.
-func New(cfg Config, pool *upstream.Pool, reg prometheus.Registerer, gatherer prometheus.Gatherer, log *slog.Logger) *Server {
-	cfg.setDefaults()
-	if log == nil {
-		log = slog.Default()
+// Server is the edge's HTTP handler, configured once by New.
+type Server struct {
+	cfg      Config
+	retries  int
+	pool     *upstream.Pool
+	log      *slog.Logger
+	methods  map[string]*method
+	metrics  *metrics
+	parsers  fastjson.ParserPool
+	draining atomic.Bool
+	promHTTP fasthttp.RequestHandler
+	cache    *cache.Cache
+	limiter  *ratelimit.Limiter
+	access   *accesslog.Logger
+	ws       WebSocketHandler
+	capture  *capture.Writer
+	chunk    upstream.Policy // a node batch of reads
+}
+
+// New builds the request path.
+func New(o Options) (*Server, error) {
+	if o.Pool == nil {
+		return nil, errors.New("proxy: a node pool is required")
 	}
-	s := &Server{cfg: cfg, pool: pool, log: log, methods: methodTable(), disabled: map[string]bool{}}
-	for _, m := range cfg.DisabledMethods {
-		s.disabled[m] = true
+	if o.Log == nil {
+		o.Log = slog.Default()
 	}
-	s.metrics = newMetrics(reg, s.methods)
-	s.promHTTP = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
-	return s
+	if o.Metrics == nil {
+		o.Metrics = prometheus.NewRegistry()
+	}
+	cfg := o.Config.withDefaults()
+	s := &Server{cfg: cfg, retries: *cfg.MaxRetries, pool: o.Pool, log: o.Log, cache: o.Cache,
+		limiter: o.Limiter, access: o.AccessLog, ws: o.WebSocket, capture: o.Capture}
+	var err error
+	if s.metrics, err = newMetrics(o.Metrics); err != nil {
+		return nil, err
+	}
+	s.promHTTP = func(ctx *fasthttp.RequestCtx) { ctx.SetStatusCode(fasthttp.StatusNotFound) }
+	if o.Gatherer != nil {
+		s.promHTTP = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}))
+	}
+	disabled := map[string]bool{}
+	for _, name := range cfg.DisabledMethods {
+		disabled[name] = true
+	}
+	s.methods = map[string]*method{}
+	for i := range routing.Methods() {
+		rm := &routing.Methods()[i]
+		if disabled[rm.Name] {
+			continue // answered -32601, as if goloop had no such method
+		}
+		s.methods[rm.Name] = &method{Method: rm, policy: s.policyFor(rm), metrics: s.metrics.forMethod(rm.Name)}
+	}
+	s.chunk = upstream.Policy{Retries: s.retries, AttemptTimeout: cfg.AttemptTimeout}
+	return s, nil
+}
+
+// policyFor turns a method's facts into the attempt loop's rules.
+func (s *Server) policyFor(m *routing.Method) upstream.Policy {
+	p := upstream.Policy{Retries: s.retries, AttemptTimeout: s.cfg.AttemptTimeout, Long: m.Wait}
+	if m.Kind == routing.Write {
+		// A write attempt that times out cannot be retried anyway, so it gets
+		// the whole deadline: a slow node may still take it.
+		p.SentOnce, p.AttemptTimeout = true, 0
+	}
+	if m.RetryNotFound {
+		p.NotFound = upstream.NotFoundAskAhead
+	}
+	return p
 }
 
 // Config returns the effective configuration (defaults filled in).
 func (s *Server) Config() Config { return s.cfg }
 
+// Limiter is the configured limiter, nil when limits are off.
+func (s *Server) Limiter() *ratelimit.Limiter { return s.limiter }
+
 // SetDraining makes /readyz fail so balancers stop sending before shutdown.
 func (s *Server) SetDraining(v bool) { s.draining.Store(v) }
+
+// CloseCapture flushes and closes the capture, if any.
+func (s *Server) CloseCapture() error {
+	if s.capture == nil {
+		return nil
+	}
+	return s.capture.Close()
+}
 
 var (
 	pathAPI      = []byte("/api/v3")
@@ -185,7 +268,8 @@ func (s *Server) recoverRequest(ctx *fasthttp.RequestCtx) {
 		s.log.Error("panic serving a request; answered 500", "panic", r, "path", string(ctx.Path()),
 			"stack", string(debug.Stack()))
 		ctx.Response.Reset()
-		s.writeJSON(ctx, fasthttp.StatusInternalServerError, icon.AppendResponseError(nil, nil, errInternal))
+		writeJSON(&ctx.Response, fasthttp.StatusInternalServerError, icon.AppendResponseError(nil, nil, errInternal))
+		s.metrics.httpStatus(fasthttp.StatusInternalServerError)
 	}
 }
 
@@ -293,6 +377,7 @@ func (s *Server) serveStatus(ctx *fasthttp.RequestCtx) {
 	s.metrics.httpStatus(fasthttp.StatusOK)
 }
 
+// text answers the non-JSON-RPC endpoints.
 func (s *Server) text(ctx *fasthttp.RequestCtx, status int, body string) {
 	ctx.SetStatusCode(status)
 	ctx.SetContentType(ctText)
@@ -304,31 +389,16 @@ func (s *Server) text(ctx *fasthttp.RequestCtx, status int, body string) {
 // oversized body is a client mistake and gets a JSON-RPC error with 413.
 func (s *Server) ErrorHandler(ctx *fasthttp.RequestCtx, err error) {
 	if _, ok := err.(*fasthttp.ErrSmallBuffer); ok {
-		ctx.SetStatusCode(fasthttp.StatusRequestHeaderFieldsTooLarge)
-		ctx.SetBodyString("Request Header Fields Too Large")
-		s.metrics.httpStatus(fasthttp.StatusRequestHeaderFieldsTooLarge)
+		s.text(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "Request Header Fields Too Large")
 		return
 	}
+	x := s.begin(ctx, false)
+	defer s.end(x)
 	if err == fasthttp.ErrBodyTooLarge {
-		s.rpcError(ctx, fasthttp.StatusRequestEntityTooLarge, nil, errBodyTooLarge)
+		s.answerError(x, fasthttp.StatusRequestEntityTooLarge, nil, errBodyTooLarge)
 		return
 	}
-	s.rpcError(ctx, fasthttp.StatusBadRequest, nil, icon.ErrParse)
+	s.answerError(x, fasthttp.StatusBadRequest, nil, icon.ErrParse)
 }
 
 var errBodyTooLarge = icon.NewError(icon.CodeInvalidRequest, "InvalidRequest: request body too large")
-
-// rpcError writes a single JSON-RPC error answer made at the edge.
-func (s *Server) rpcError(ctx *fasthttp.RequestCtx, status int, id []byte, e *icon.Error) {
-	body := icon.AppendResponseError(nil, id, e)
-	s.writeJSON(ctx, status, body)
-	s.record(ctx, &call{code: e.Code}, status, time.Now(), len(body))
-}
-
-func (s *Server) writeJSON(ctx *fasthttp.RequestCtx, status int, body []byte) {
-	ctx.SetStatusCode(status)
-	ctx.SetContentType(ctJSON)
-	ctx.Response.Header.Set("Vary", "Origin")
-	ctx.SetBody(append(body, '\n'))
-	s.metrics.httpStatus(status)
-}

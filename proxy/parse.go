@@ -3,6 +3,7 @@ package proxy
 import (
 	"github.com/icon-edge/icon-edge/cache"
 	"github.com/icon-edge/icon-edge/icon"
+	"github.com/icon-edge/icon-edge/routing"
 	"github.com/icon-edge/icon-edge/upstream"
 	"github.com/valyala/fastjson"
 )
@@ -10,16 +11,16 @@ import (
 // call is one JSON-RPC request object after validation. Byte slices point into
 // the parser's or the request's memory and live as long as the request.
 type call struct {
-	raw    []byte // the client's bytes of this object (batch items)
+	raw    []byte // the client's bytes of this object
 	id     []byte // raw JSON id; nil when absent
 	notify bool   // no id, or id null: the client wants no answer
-	method *methodInfo
+	method *method
 	params *fastjson.Value
 	need   upstream.Need
 	err    *icon.Error // set when the call is answered at the edge
 
 	// Filled while serving.
-	answer   []byte // the complete response object for batch assembly
+	answer   []byte // the complete response object (batch items)
 	code     int    // JSON-RPC error code of the answer, 0 on success
 	upstream string
 	retries  int
@@ -87,12 +88,12 @@ func (s *Server) parseCall(v *fastjson.Value, debugAPI bool, c *call) {
 			return
 		}
 	}
-	mi := s.methods[string(method.GetStringBytes())]
-	if mi == nil || mi.debug != debugAPI || s.disabled[mi.name] {
+	m := s.methods[string(method.GetStringBytes())]
+	if m == nil || m.Debug != debugAPI {
 		c.err = icon.ErrMethodNotFound
 		return
 	}
-	c.method = mi
+	c.method = m
 	if c.params != nil && c.params.Type() == fastjson.TypeNull {
 		c.params = nil
 	}
@@ -100,14 +101,14 @@ func (s *Server) parseCall(v *fastjson.Value, debugAPI bool, c *call) {
 		c.err = icon.ErrParamsNotObject
 		return
 	}
-	c.need = needOf(mi, c.params)
+	c.need = needOf(m.Method, c.params)
 }
 
 // needOf reads the height a call is pinned to. A height a node would reject
 // routes like a latest read; the node then answers with goloop's own error.
-func needOf(mi *methodInfo, params *fastjson.Value) upstream.Need {
-	switch mi.kind {
-	case routeHeightParam, routeHeightRequired:
+func needOf(m *routing.Method, params *fastjson.Value) upstream.Need {
+	switch m.Height {
+	case routing.Pinnable, routing.Pinned:
 		if params != nil {
 			if hv := params.Get("height"); hv != nil && hv.Type() == fastjson.TypeString {
 				if h, ok := icon.ParseHexInt(string(hv.GetStringBytes())); ok && h >= 0 {
@@ -122,7 +123,7 @@ func needOf(mi *methodInfo, params *fastjson.Value) upstream.Need {
 // methodLabel is the metrics label for a call: its method, or why it has none.
 func (c *call) methodLabel() string {
 	if c.method != nil {
-		return c.method.name
+		return c.method.Name
 	}
 	return "invalid"
 }

@@ -1,0 +1,130 @@
+package proxy
+
+import (
+	"bytes"
+	"net/netip"
+	"strconv"
+
+	"github.com/icon-edge/icon-edge/icon"
+	"github.com/icon-edge/icon-edge/ratelimit"
+	"github.com/icon-edge/icon-edge/routing"
+	"github.com/valyala/fasthttp"
+)
+
+var (
+	errRateLimited = icon.NewError(icon.CodeServerError, "ServerError: rate limit exceeded; retry later")
+	errForbidden   = icon.NewError(icon.CodeServerError, "ServerError: forbidden")
+)
+
+// admit applies access control and the client's budgets to the whole request
+// (every valid call of a batch, cached or not); a refused request is answered
+// at once (429 with Retry-After, or 401/403), never queued.
+func (s *Server) admit(x *exchange) bool {
+	if s.limiter == nil {
+		return true
+	}
+	client := s.clientOf(x.ctx)
+	if client.KeyID != "" {
+		x.ctx.SetUserValue(keyIDUserValue, client.KeyID)
+	}
+	var first *call
+	readCost, writeCost := 0, 0
+	for i := range x.calls {
+		c := &x.calls[i]
+		if c.err != nil || c.method == nil {
+			continue
+		}
+		if first == nil {
+			first = c
+		}
+		if !s.limiter.MethodAllowed(client, c.method.Name) {
+			return s.refuse(x, first, s.limiter.Admit(client, c.method.Name, c.method.Kind == routing.Write))
+		}
+		if c.method.Kind == routing.Write {
+			writeCost += s.limiter.Cost(c.method.Name)
+		} else {
+			readCost += s.limiter.Cost(c.method.Name)
+		}
+	}
+	// Reads and writes have their own budgets; a batch pays into both.
+	if readCost > 0 {
+		if d := s.limiter.AdmitN(client, readCost, false); !d.OK {
+			return s.refuse(x, first, d)
+		}
+	}
+	if writeCost > 0 {
+		if d := s.limiter.AdmitN(client, writeCost, true); !d.OK {
+			return s.refuse(x, first, d)
+		}
+	}
+	return true
+}
+
+// refuse answers a request the limiter turned away, counted under the method
+// of its first valid call.
+func (s *Server) refuse(x *exchange, first *call, d ratelimit.Decision) bool {
+	e := errForbidden
+	if d.HTTPStatus() == fasthttp.StatusTooManyRequests {
+		e = errRateLimited
+		x.ctx.Response.Header.Set("Retry-After", strconv.Itoa(max(d.RetryAfterSeconds(), 1)))
+	}
+	var m *method
+	if first != nil {
+		m = first.method
+	}
+	var id []byte
+	if !x.batch {
+		id = x.calls[0].id
+	}
+	s.answerRefused(x, d.HTTPStatus(), id, e, m)
+	return false
+}
+
+// admitUpgrade applies access control and one unit of the client's budget to
+// a websocket handshake, before any node session is spent on it.
+func (s *Server) admitUpgrade(ctx *fasthttp.RequestCtx) bool {
+	if s.limiter == nil {
+		return true
+	}
+	d := s.limiter.AdmitN(s.clientOf(ctx), 1, false)
+	if d.OK {
+		return true
+	}
+	if d.HTTPStatus() == fasthttp.StatusTooManyRequests {
+		ctx.Response.Header.Set("Retry-After", strconv.Itoa(max(d.RetryAfterSeconds(), 1)))
+	}
+	s.text(ctx, d.HTTPStatus(), d.Reason)
+	return false
+}
+
+const keyIDUserValue = "icon-edge.key-id"
+
+// clientOf identifies who sent the request: the socket peer, or the address
+// a trusted proxy vouches for, plus the API key if one was sent.
+func (s *Server) clientOf(ctx *fasthttp.RequestCtx) ratelimit.Client {
+	return s.limiter.Identify(s.clientIP(ctx), ctx.Request.Header.Peek(s.limiter.APIKeyHeader()))
+}
+
+// clientIP is the socket peer, or the client a trusted proxy names when
+// limits (and so trusted proxies) are configured.
+func (s *Server) clientIP(ctx *fasthttp.RequestCtx) netip.Addr {
+	peer, _ := netip.AddrFromSlice(ctx.RemoteIP())
+	if s.limiter == nil {
+		return peer.Unmap()
+	}
+	return s.limiter.ClientIP(peer.Unmap(), func(name string) []byte { return headerAll(ctx, name) })
+}
+
+// headerAll joins every line of a header, so a proxy that appends its own
+// X-Forwarded-For line (instead of extending the client's) is read in full and
+// the client's forged first line is not mistaken for the whole story.
+func headerAll(ctx *fasthttp.RequestCtx, name string) []byte {
+	vals := ctx.Request.Header.PeekAll(name)
+	switch len(vals) {
+	case 0:
+		return nil
+	case 1:
+		return vals[0]
+	}
+	return bytes.Join(vals, []byte(", "))
+}
