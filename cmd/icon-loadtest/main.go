@@ -23,8 +23,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/icon-edge/icon-edge/loadtest"
 	"github.com/icon-edge/icon-edge/capture"
+	"github.com/icon-edge/icon-edge/loadtest"
 )
 
 func main() {
