@@ -64,7 +64,11 @@ func (s *Server) admit(x *exchange) bool {
 // of its first valid call.
 func (s *Server) refuse(x *exchange, first *call, d ratelimit.Decision) bool {
 	e := errForbidden
-	if d.HTTPStatus() == fasthttp.StatusTooManyRequests {
+	switch {
+	case d.OverBurst():
+		e = icon.NewError(icon.CodeServerError, "ServerError: rate limit exceeded; this request costs "+
+			strconv.Itoa(d.Cost)+" tokens, more than the burst of "+strconv.Itoa(d.Burst)+"; split the batch")
+	case d.HTTPStatus() == fasthttp.StatusTooManyRequests:
 		e = errRateLimited
 		x.ctx.Response.Header.Set("Retry-After", strconv.Itoa(max(d.RetryAfterSeconds(), 1)))
 	}

@@ -387,3 +387,33 @@ func TestOperatorEndpoints(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// Attack 5 of the hardening issue: a 100-item batch of icx_call was charged
+// at most the burst, so batching bought ~5x the limit.
+func TestBatchPaysForEveryItem(t *testing.T) {
+	n := newNode(t, 100)
+	lim, err := ratelimit.New(ratelimit.Config{Enabled: true, RequestsPerSecond: 50, Burst: 100}, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := liveServer(t, Config{}, []*node{n}, func(o *Options) { o.Limiter = lim })
+	items := make([]string, 100)
+	for i := range items {
+		items[i] = `{"jsonrpc":"2.0","id":` + strconv.Itoa(i) + `,"method":"icx_call","params":{}}`
+	}
+	ctx := postWith(s, "/api/v3", "["+strings.Join(items, ",")+"]")
+	if ctx.Response.StatusCode() != 429 || !strings.Contains(string(ctx.Response.Body()), "costs 500 tokens, more than the burst of 100") {
+		t.Fatalf("over-burst batch: %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+	}
+	if n.count("batch") != 0 {
+		t.Fatal("the refused batch reached a node")
+	}
+	// 20 icx_call items cost exactly the burst: admitted, and the bucket is empty after.
+	ctx = postWith(s, "/api/v3", "["+strings.Join(items[:20], ",")+"]")
+	if ctx.Response.StatusCode() != 200 {
+		t.Fatalf("a batch costing the burst: %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+	}
+	if ctx = postWith(s, "/api/v3", items[0]); ctx.Response.StatusCode() != 429 {
+		t.Fatalf("the batch did not pay for its items: %d", ctx.Response.StatusCode())
+	}
+}

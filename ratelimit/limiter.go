@@ -41,7 +41,14 @@ type Decision struct {
 	OK         bool
 	Reason     string
 	RetryAfter time.Duration
+	// Cost and Burst are set when a request costs more than the whole
+	// bucket holds (a large batch): waiting cannot help, splitting can.
+	Cost, Burst int
 }
+
+// OverBurst reports a refusal that no wait can cure: the request costs more
+// tokens than the client's bucket holds.
+func (d Decision) OverBurst() bool { return d.Cost > d.Burst }
 
 // HTTPStatus is the status to answer a refused request with (200 if OK).
 func (d Decision) HTTPStatus() int {
@@ -408,14 +415,14 @@ func (l *Limiter) Admit(c Client, method string, write bool) Decision {
 	if !c.tier.allows(method) {
 		return l.reject(c, rMethod)
 	}
-	return l.take(c, l.Cost(method), write)
+	return l.take(c, l.Cost(method), write, true)
 }
 
-// AdmitN charges n tokens at once (a batch: the sum of its items' Cost, or
-// its number of writes) after the same access checks as Admit, except the
-// method allowlist, which the caller checks per item with MethodAllowed. n is
-// capped at the bucket's burst so that a large batch can still pass when
-// the bucket is full.
+// AdmitN charges n tokens at once (a batch: the sum of its items' Cost)
+// after the same access checks as Admit, except the method allowlist, which
+// the caller checks per item with MethodAllowed. A request costing more than
+// the bucket's burst is refused (Decision.OverBurst): batching must not buy
+// more than the budget.
 func (l *Limiter) AdmitN(c Client, n int, write bool) Decision {
 	if c.tier == nil {
 		c.tier = l.anon
@@ -423,7 +430,7 @@ func (l *Limiter) AdmitN(c Client, n int, write bool) Decision {
 	if d, done := l.access(c); done {
 		return d
 	}
-	return l.take(c, max(n, 1), write)
+	return l.take(c, max(n, 1), write, false)
 }
 
 func (l *Limiter) access(c Client) (Decision, bool) {
@@ -441,7 +448,9 @@ func (l *Limiter) reject(c Client, reason int) Decision {
 	return Decision{Reason: reasons[reason]}
 }
 
-func (l *Limiter) take(c Client, n int, write bool) Decision {
+// take charges n tokens. capped: a single call dearer than the whole bucket
+// empties it rather than becoming impossible to call.
+func (l *Limiter) take(c Client, n int, write, capped bool) Decision {
 	t := c.tier
 	if !l.enabled || t.unlimited || c.status == statusExempt {
 		return Decision{OK: true}
@@ -451,7 +460,14 @@ func (l *Limiter) take(c Client, n int, write bool) Decision {
 	if write {
 		burst = t.writeBurst
 	}
-	n = min(n, burst)
+	if n > burst {
+		if !capped {
+			d := l.reject(c, rRate)
+			d.Cost, d.Burst = n, burst
+			return d
+		}
+		n = burst
+	}
 	now := l.now()
 	if lim.AllowN(now, n) {
 		return Decision{OK: true}

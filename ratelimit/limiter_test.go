@@ -172,13 +172,18 @@ func TestMethodCostsAndWrites(t *testing.T) {
 	}
 }
 
-func TestAdmitNCapsAtBurst(t *testing.T) {
+// A batch pays the sum of its items: one costing more than the whole bucket
+// is refused (batching must not buy five times the limit), and says why.
+func TestAdmitNRefusesOverBurst(t *testing.T) {
 	l, _, _ := newTestLimiter(t, Config{Enabled: true, RequestsPerSecond: 10, Burst: 10})
 	c := l.Identify(ip("198.51.100.1"), nil)
-	if !l.AdmitN(c, 50, false).OK {
-		t.Fatal("a batch bigger than the burst is admitted on a full bucket")
+	if d := l.AdmitN(c, 50, false); d.OK || d.Reason != ReasonRate || !d.OverBurst() || d.Cost != 50 || d.Burst != 10 {
+		t.Fatalf("a batch bigger than the burst: %+v", d)
 	}
-	if d := l.AdmitN(c, 1, false); d.OK || d.Reason != ReasonRate {
+	if !l.AdmitN(c, 10, false).OK {
+		t.Fatal("a refused over-burst batch must not drain the bucket")
+	}
+	if d := l.AdmitN(c, 1, false); d.OK || d.Reason != ReasonRate || d.OverBurst() {
 		t.Fatalf("bucket not drained by the batch: %+v", d)
 	}
 	// A method dearer than the whole bucket empties it but stays callable.
