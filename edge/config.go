@@ -257,6 +257,13 @@ func (c *Config) Validate() error {
 	if c.Limits.MaxConnsPerIP < 0 {
 		return bad("limits.max_conns_per_ip", "must not be negative (0 = unlimited)", c.Limits.MaxConnsPerIP)
 	}
+	// Sections whose packages validate themselves are checked by building
+	// them, unregistered, so a reload refuses exactly what a start refuses.
+	if c.RateLimit != nil {
+		if _, err := ratelimit.New(*c.RateLimit, nil); err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -147,9 +147,10 @@ func (s *Server) deadline(x *exchange, m *method) time.Time {
 }
 
 // waitTimeout is how long a wait method may wait: the client's Icon-Options
-// timeout, else the default, never more than MaxWaitTimeout.
+// timeout, else the default, never more than MaxWaitTimeout. goloop reads
+// timeout=0 as "no timeout given" and waits its default, so the edge does too.
 func (s *Server) waitTimeout(iconOptions []byte) time.Duration {
-	if ms, ok := iconOptionTimeout(iconOptions); ok {
+	if ms, ok := iconOptionTimeout(iconOptions); ok && ms > 0 {
 		if ms >= s.cfg.MaxWaitTimeout.Milliseconds() { // compared in ms: no overflow for huge values
 			return s.cfg.MaxWaitTimeout
 		}

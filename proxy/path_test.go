@@ -417,3 +417,15 @@ func TestBatchPaysForEveryItem(t *testing.T) {
 		t.Fatalf("the batch did not pay for its items: %d", ctx.Response.StatusCode())
 	}
 }
+
+// Hardening #6: with Icon-Options timeout=0 goloop waits its default and
+// answers -31006 itself; the edge must not give up after its 2 s margin.
+func TestWaitTimeoutZeroMeansTheDefault(t *testing.T) {
+	s := newTestServer(t, Config{DefaultWaitTimeout: 7 * time.Second})
+	if got := s.waitTimeout([]byte("timeout=0")); got != 7*time.Second {
+		t.Fatalf("timeout=0 waits %v, want the default 7s", got)
+	}
+	if got := s.waitTimeout([]byte("timeout=1500")); got != 1500*time.Millisecond {
+		t.Fatalf("timeout=1500 waits %v", got)
+	}
+}

@@ -3,8 +3,12 @@ package e2e
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/icon-edge/icon-edge/edge"
+	"github.com/icon-edge/icon-edge/ratelimit"
 )
 
 // A config reload swaps the fleet without a restart: the new node joins after
@@ -33,6 +37,16 @@ func TestReloadSwapsUpstreams(t *testing.T) {
 	}
 	if n := e.Pool().Nodes(); len(n) != 1 || n[0].URL() != sim.URLs()[1] {
 		t.Fatal("a rejected reload changed the fleet")
+	}
+	// A reload refuses exactly what a start refuses (hardening #6: a
+	// negative burst was "reloaded" while a fresh start with it failed).
+	bad = next
+	bad.RateLimit = &ratelimit.Config{Enabled: true, Burst: -5}
+	if _, err := edge.Start(bad, quiet); err == nil {
+		t.Fatal("start accepted ratelimit.burst: -5")
+	}
+	if err := e.Reload(bad); err == nil || !strings.Contains(err.Error(), "Burst") {
+		t.Fatalf("reload with ratelimit.burst: -5: %v", err)
 	}
 }
 
