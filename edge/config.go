@@ -76,14 +76,19 @@ type Cache struct {
 
 // Health configures probing and in-sync tracking.
 type Health struct {
-	ProbeInterval   time.Duration `yaml:"probe_interval"`
-	ProbeTimeout    time.Duration `yaml:"probe_timeout"`
-	MaxLag          int64         `yaml:"max_lag"`
-	EjectAfter      int           `yaml:"eject_after"`
-	RecoverAfter    int           `yaml:"recover_after"`
-	BackoffMin      time.Duration `yaml:"backoff_min"`
-	BackoffMax      time.Duration `yaml:"backoff_max"`
-	ResolveInterval time.Duration `yaml:"resolve_interval"`
+	ProbeInterval time.Duration `yaml:"probe_interval"`
+	ProbeTimeout  time.Duration `yaml:"probe_timeout"`
+	MaxLag        int64         `yaml:"max_lag"`
+	EjectAfter    int           `yaml:"eject_after"`
+	// Outlier detection on live traffic (see upstream/outlier.go).
+	OutlierWindow      time.Duration `yaml:"outlier_window"`
+	OutlierFailureRate float64       `yaml:"outlier_failure_rate"`
+	OutlierMinRequests int           `yaml:"outlier_min_requests"`
+	MaxEjectedPercent  int           `yaml:"max_ejected_percent"`
+	RecoverAfter       int           `yaml:"recover_after"`
+	BackoffMin         time.Duration `yaml:"backoff_min"`
+	BackoffMax         time.Duration `yaml:"backoff_max"`
+	ResolveInterval    time.Duration `yaml:"resolve_interval"`
 }
 
 // Limits bounds requests and the work done for them.
@@ -124,7 +129,8 @@ func Defaults() Config {
 		Listen:    "127.0.0.1:9080",
 		LogFormat: "auto",
 		LogLevel:  "info",
-		Health: Health{ProbeInterval: 500 * time.Millisecond, ProbeTimeout: time.Second, MaxLag: 2,
+		Health: Health{ProbeInterval: 500 * time.Millisecond, ProbeTimeout: 5 * time.Second, MaxLag: 2,
+			OutlierWindow: 10 * time.Second, OutlierFailureRate: 0.5, OutlierMinRequests: 20, MaxEjectedPercent: 50,
 			EjectAfter: 3, RecoverAfter: 2, BackoffMin: time.Second, BackoffMax: 30 * time.Second,
 			ResolveInterval: 10 * time.Second},
 		Limits: Limits{MaxBodyBytes: 1 << 20, MaxBatch: 100, NodeBatchLimit: 10, RequestTimeout: 10 * time.Second,
@@ -239,6 +245,18 @@ func (c *Config) Validate() error {
 			return bad(n.name, "must be positive", n.v)
 		}
 	}
+	if h.OutlierWindow <= 0 {
+		return bad("health.outlier_window", "must be a positive duration like 10s", h.OutlierWindow)
+	}
+	if !(h.OutlierFailureRate > 0 && h.OutlierFailureRate <= 1) {
+		return bad("health.outlier_failure_rate", "must be in (0, 1]", h.OutlierFailureRate)
+	}
+	if h.OutlierMinRequests < 1 {
+		return bad("health.outlier_min_requests", "must be at least 1", h.OutlierMinRequests)
+	}
+	if h.MaxEjectedPercent < 1 || h.MaxEjectedPercent > 100 {
+		return bad("health.max_ejected_percent", "must be between 1 and 100", h.MaxEjectedPercent)
+	}
 	if c.Limits.MaxRetries < 0 || c.Limits.MaxRetries > 3 {
 		return bad("limits.max_retries", "must be between 0 and 3", c.Limits.MaxRetries)
 	}
@@ -279,6 +297,8 @@ func (c *Config) poolConfig() upstream.Config {
 		MaxRPSPerNode: c.Limits.NodeMaxRPS, MaxWait: c.Limits.NodeMaxWait,
 		Health: upstream.HealthConfig{ProbeInterval: c.Health.ProbeInterval, ProbeTimeout: c.Health.ProbeTimeout,
 			EjectAfter: c.Health.EjectAfter, RecoverAfter: c.Health.RecoverAfter,
+			OutlierWindow: c.Health.OutlierWindow, OutlierFailureRate: c.Health.OutlierFailureRate,
+			OutlierMinRequests: c.Health.OutlierMinRequests, MaxEjectedPercent: c.Health.MaxEjectedPercent,
 			BackoffMin: c.Health.BackoffMin, BackoffMax: c.Health.BackoffMax},
 	}
 }

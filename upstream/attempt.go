@@ -236,6 +236,7 @@ func (p *Pool) Do(n *Node, req *fasthttp.Request, resp *fasthttp.Response, a Att
 			n.observeLatency(took)
 		}
 		n.markSuccess(false, &p.cfg.Health)
+		p.observeLive(n, false, nil, time.Now())
 	case outcome == OutcomeTimeout && a.Long:
 		// The client's own wait ran out; the node did nothing wrong.
 	default:
@@ -247,8 +248,9 @@ func (p *Pool) Do(n *Node, req *fasthttp.Request, resp *fasthttp.Response, a Att
 		if err == nil {
 			err = errors.New("HTTP " + strconv.Itoa(resp.StatusCode()))
 		}
-		if n.markFailure(err, &p.cfg.Health, time.Now()) {
-			p.log.Warn("upstream node ejected after failed requests", "upstream", n.url, "err", err)
+		if p.observeLive(n, true, err, time.Now()) {
+			p.log.Warn("upstream node ejected: its failure rate on live requests is over the threshold",
+				"upstream", n.url, "err", err, "window", p.cfg.Health.OutlierWindow.String())
 			p.updateTip()
 		}
 	}

@@ -300,7 +300,7 @@ func TestSendWithNoQualifyingNode(t *testing.T) {
 		t.Fatalf("pinned above the tip: %+v", r)
 	}
 	n.closeListener()
-	p.byURL[n.url].setState(StateEjected)
+	p.byURL[n.url].eject(&p.cfg.Health, time.Now(), true) // failed its probes: down
 	r = p.Send(Need{Latest: true}, post(`{}`), resp, time.Now().Add(time.Second), Policy{Retries: 2})
 	if r.Tried != 0 || r.Node != "" || r.Answered() {
 		t.Fatalf("no healthy node: %+v", r)

@@ -16,8 +16,16 @@ type HealthConfig struct {
 	ProbeInterval time.Duration
 	// ProbeTimeout bounds one probe.
 	ProbeTimeout time.Duration
-	// EjectAfter consecutive failures (probes or live requests) eject a node.
+	// EjectAfter consecutive failed probes eject a node (a dead node).
 	EjectAfter int
+	// Outlier detection on live traffic: a node whose failure rate over
+	// OutlierWindow reaches OutlierFailureRate (with at least
+	// OutlierMinRequests requests) is ejected, unless MaxEjectedPercent of
+	// the fleet is out already.
+	OutlierWindow      time.Duration
+	OutlierFailureRate float64
+	OutlierMinRequests int
+	MaxEjectedPercent  int
 	// RecoverAfter consecutive good probes bring an ejected node back.
 	RecoverAfter int
 	// BackoffMin and BackoffMax bound how long an ejected node waits before it
@@ -30,7 +38,21 @@ func (c *HealthConfig) setDefaults() {
 		c.ProbeInterval = 500 * time.Millisecond
 	}
 	if c.ProbeTimeout <= 0 {
-		c.ProbeTimeout = time.Second
+		// Longer than a slow node takes: slowness is scored down by latency,
+		// not punished with ejection.
+		c.ProbeTimeout = 5 * time.Second
+	}
+	if c.OutlierWindow <= 0 {
+		c.OutlierWindow = 10 * time.Second
+	}
+	if c.OutlierFailureRate <= 0 {
+		c.OutlierFailureRate = 0.5
+	}
+	if c.OutlierMinRequests <= 0 {
+		c.OutlierMinRequests = 20
+	}
+	if c.MaxEjectedPercent <= 0 {
+		c.MaxEjectedPercent = 50
 	}
 	if c.EjectAfter <= 0 {
 		c.EjectAfter = 3
@@ -69,7 +91,9 @@ func probe(ctx context.Context, n *Node, path string, timeout time.Duration) (in
 		deadline = d
 	}
 	start := time.Now()
-	err := n.client.DoDeadline(req, resp, deadline)
+	// Probes have connections of their own: traffic that fills the node's
+	// pool (long waits, a burst) must not make a healthy node look dead.
+	err := n.probeClient.DoDeadline(req, resp, deadline)
 	took := time.Since(start)
 	if err != nil {
 		return 0, took, err
@@ -132,35 +156,25 @@ func (n *Node) markSuccess(fromProbe bool, hc *HealthConfig) bool {
 	return false
 }
 
-// markFailure records a failed probe or request. It returns true when the
-// node was ejected because of it.
+// markFailure records a failed probe. It returns true when the node was
+// ejected because of it.
 func (n *Node) markFailure(err error, hc *HealthConfig, now time.Time) bool {
 	n.failures.Add(1)
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	n.consecFails++
 	n.goodProbes = 0
 	n.errRate += ewmaWeight * (1 - n.errRate)
 	if err != nil {
 		n.lastError = err.Error()
 	}
-	switch n.State() {
-	case StateHealthy, StateStarting:
-		if n.consecFails < hc.EjectAfter {
-			return false
-		}
-		// A node that stayed healthy for a while starts its backoff afresh.
-		if n.backoff == 0 || now.Sub(n.ejectedUntil) > 2*hc.BackoffMax {
-			n.backoff = hc.BackoffMin
-		} else {
-			n.backoff = min(2*n.backoff, hc.BackoffMax)
-		}
-		n.ejectedUntil = now.Add(n.backoff)
-		n.state.Store(int32(StateEjected))
-		return true
-	case StateEjected:
+	fails := n.consecFails
+	if n.State() == StateEjected {
 		n.backoff = min(2*n.backoff, hc.BackoffMax)
 		n.ejectedUntil = now.Add(n.backoff)
 	}
-	return false
+	n.mu.Unlock()
+	if fails < hc.EjectAfter {
+		return false
+	}
+	return n.eject(hc, now, true)
 }

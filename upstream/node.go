@@ -50,7 +50,9 @@ const ewmaWeight = 0.2
 type Node struct {
 	url    string // base URL without path, e.g. http://10.0.0.5:9000
 	client *fasthttp.HostClient
-	guard  *ratelimit.UpstreamGuard // nil: no rate cap
+	// probeClient is the probes' own small connection pool.
+	probeClient *fasthttp.HostClient
+	guard       *ratelimit.UpstreamGuard // nil: no rate cap
 
 	state    atomic.Int32
 	height   atomic.Int64 // -1 until the first probe answers
@@ -69,10 +71,14 @@ type Node struct {
 	lastError    string
 	lastProbe    time.Time
 	errRate      float64 // EWMA of failure (1) / success (0)
+	window       outlierWindow
+	// ejectedByProbe: the node failed its probes (down), not only live
+	// requests (up but erroring); only the latter serve in panic mode.
+	ejectedByProbe bool
 }
 
-func newNode(url string, client *fasthttp.HostClient) *Node {
-	n := &Node{url: url, client: client}
+func newNode(url string, client, probeClient *fasthttp.HostClient) *Node {
+	n := &Node{url: url, client: client, probeClient: probeClient}
 	n.height.Store(-1)
 	return n
 }

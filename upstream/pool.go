@@ -183,6 +183,7 @@ func (p *Pool) Close() {
 	p.wg.Wait()
 	for _, n := range *p.nodes.Load() {
 		n.client.CloseIdleConnections()
+		n.probeClient.CloseIdleConnections()
 	}
 }
 
@@ -249,7 +250,9 @@ func (p *Pool) reconcile(want map[string]bool) {
 			p.log.Info("upstream node listed again", "upstream", u)
 			continue
 		}
-		n = newNode(u, p.newClient(u))
+		probes := p.newClient(u)
+		probes.MaxConns = 2
+		n = newNode(u, p.newClient(u), probes)
 		if p.cfg.MaxRPSPerNode > 0 {
 			n.guard = ratelimit.NewUpstreamGuard(u, p.cfg.MaxRPSPerNode, p.cfg.MaxWait, p.cfg.GuardMetrics)
 		}
@@ -299,6 +302,7 @@ func (p *Pool) publishLocked() {
 				delete(p.probes, n)
 			}
 			n.client.CloseIdleConnections()
+			n.probeClient.CloseIdleConnections()
 			p.log.Info("upstream node removed", "upstream", u)
 			continue
 		}
@@ -343,6 +347,9 @@ func (p *Pool) probeOnce(ctx context.Context, n *Node) {
 	h, took, err := probe(ctx, n, p.cfg.ProbePath, p.cfg.Health.ProbeTimeout)
 	if ctx.Err() != nil {
 		return
+	}
+	if errors.Is(err, fasthttp.ErrNoFreeConns) {
+		return // the probe could not be sent: load, not a dead node
 	}
 	if err != nil {
 		if n.markFailure(err, &p.cfg.Health, time.Now()) {

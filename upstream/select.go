@@ -27,6 +27,16 @@ func (p *Pool) Pick(need Need, tried []*Node) *Node {
 	if len(eligible) == 0 && need.MinHeight > 0 && need.MinHeight >= tip {
 		return p.Pick(Need{Latest: true}, tried)
 	}
+	if len(eligible) == 0 {
+		// Panic mode: no healthy node qualifies, but nodes ejected for their
+		// error rate still answer most requests. Serving from them beats
+		// serving nothing; nodes that fail their probes stay out.
+		for _, n := range nodes {
+			if p.panicEligible(n, need) && !slices.Contains(tried, n) {
+				eligible = append(eligible, n)
+			}
+		}
+	}
 	switch len(eligible) {
 	case 0:
 		return nil
@@ -43,6 +53,17 @@ func (p *Pool) Pick(need Need, tried []*Node) *Node {
 		return b
 	}
 	return a
+}
+
+func (p *Pool) panicEligible(n *Node, need Need) bool {
+	if n.State() != StateEjected {
+		return false
+	}
+	n.mu.Lock()
+	byProbe := n.ejectedByProbe
+	n.mu.Unlock()
+	h := n.Height()
+	return !byProbe && h >= 0 && h >= need.MinHeight
 }
 
 func (p *Pool) qualifies(n *Node, need Need, tip int64) bool {
