@@ -135,6 +135,7 @@ func (e *Edge) build() error {
 		AttemptTimeout: cfg.Limits.AttemptTimeout, MaxRetries: &cfg.Limits.MaxRetries,
 		DefaultWaitTimeout: cfg.Limits.DefaultWaitTimeout, MaxWaitTimeout: cfg.Limits.MaxWaitTimeout,
 		DebugAPI: cfg.DebugAPI, DisabledMethods: cfg.DisabledMethods, AdminOnly: cfg.AdminListen != "",
+		MaxWaitsPerClient: cfg.Limits.MaxWaitsPerClient,
 	}}
 	if cfg.Cache.Enabled {
 		if o.Cache, err = cache.New(cache.Config{MaxBytes: cfg.Cache.MaxBytes, FinalityDepth: &cfg.Cache.FinalityDepth}, reg); err != nil {

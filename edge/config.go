@@ -102,7 +102,11 @@ type Limits struct {
 	DefaultWaitTimeout time.Duration `yaml:"default_wait_timeout"`
 	MaxWaitTimeout     time.Duration `yaml:"max_wait_timeout"`
 	MaxConnsPerNode    int           `yaml:"max_conns_per_node"`
-	IdleTimeout        time.Duration `yaml:"idle_timeout"`
+	// MaxWaitsPerNode bounds wait calls open on one node (its share of
+	// max_conns_per_node); MaxWaitsPerClient those of one client IP.
+	MaxWaitsPerNode   int           `yaml:"max_waits_per_node"`
+	MaxWaitsPerClient int           `yaml:"max_waits_per_client"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`
 	// ReadTimeout bounds reading one request (headers and body), so a slow
 	// sender cannot hold a connection; WriteTimeout bounds writing an answer.
 	ReadTimeout   time.Duration `yaml:"read_timeout"`
@@ -135,7 +139,7 @@ func Defaults() Config {
 			ResolveInterval: 10 * time.Second},
 		Limits: Limits{MaxBodyBytes: 1 << 20, MaxBatch: 100, NodeBatchLimit: 10, RequestTimeout: 10 * time.Second,
 			AttemptTimeout: 3 * time.Second, MaxRetries: 2, DefaultWaitTimeout: 10 * time.Second,
-			MaxWaitTimeout: 60 * time.Second, MaxConnsPerNode: 512, IdleTimeout: 90 * time.Second,
+			MaxWaitTimeout: 60 * time.Second, MaxConnsPerNode: 512, MaxWaitsPerNode: 256, MaxWaitsPerClient: 16, IdleTimeout: 90 * time.Second,
 			NodeMaxWait: 50 * time.Millisecond, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second},
 		Shutdown:  Shutdown{DrainDelay: 5 * time.Second, Timeout: 30 * time.Second},
 		Cache:     Cache{Enabled: true, MaxBytes: 256 << 20, FinalityDepth: 1},
@@ -240,7 +244,8 @@ func (c *Config) Validate() error {
 		v    int64
 	}{{"health.max_lag", h.MaxLag}, {"health.eject_after", int64(h.EjectAfter)}, {"health.recover_after", int64(h.RecoverAfter)},
 		{"limits.max_body_bytes", int64(c.Limits.MaxBodyBytes)}, {"limits.max_batch", int64(c.Limits.MaxBatch)},
-		{"limits.node_batch_limit", int64(c.Limits.NodeBatchLimit)}, {"limits.max_conns_per_node", int64(c.Limits.MaxConnsPerNode)}} {
+		{"limits.node_batch_limit", int64(c.Limits.NodeBatchLimit)}, {"limits.max_conns_per_node", int64(c.Limits.MaxConnsPerNode)},
+		{"limits.max_waits_per_node", int64(c.Limits.MaxWaitsPerNode)}, {"limits.max_waits_per_client", int64(c.Limits.MaxWaitsPerClient)}} {
 		if n.v <= 0 {
 			return bad(n.name, "must be positive", n.v)
 		}
@@ -256,6 +261,10 @@ func (c *Config) Validate() error {
 	}
 	if h.MaxEjectedPercent < 1 || h.MaxEjectedPercent > 100 {
 		return bad("health.max_ejected_percent", "must be between 1 and 100", h.MaxEjectedPercent)
+	}
+	if c.Limits.MaxWaitsPerNode >= c.Limits.MaxConnsPerNode {
+		return bad("limits.max_waits_per_node", fmt.Sprintf("must be below limits.max_conns_per_node (%d) so quick reads keep connections; half is a good share",
+			c.Limits.MaxConnsPerNode), c.Limits.MaxWaitsPerNode)
 	}
 	if c.Limits.MaxRetries < 0 || c.Limits.MaxRetries > 3 {
 		return bad("limits.max_retries", "must be between 0 and 3", c.Limits.MaxRetries)
@@ -294,7 +303,8 @@ func (c *Config) poolConfig() upstream.Config {
 	return upstream.Config{
 		Upstreams: c.Upstreams, ProbePath: probePath, MaxLag: c.Health.MaxLag,
 		ResolveInterval: c.Health.ResolveInterval, MaxConnsPerNode: c.Limits.MaxConnsPerNode,
-		MaxRPSPerNode: c.Limits.NodeMaxRPS, MaxWait: c.Limits.NodeMaxWait,
+		MaxWaitsPerNode: c.Limits.MaxWaitsPerNode,
+		MaxRPSPerNode:   c.Limits.NodeMaxRPS, MaxWait: c.Limits.NodeMaxWait,
 		Health: upstream.HealthConfig{ProbeInterval: c.Health.ProbeInterval, ProbeTimeout: c.Health.ProbeTimeout,
 			EjectAfter: c.Health.EjectAfter, RecoverAfter: c.Health.RecoverAfter,
 			OutlierWindow: c.Health.OutlierWindow, OutlierFailureRate: c.Health.OutlierFailureRate,

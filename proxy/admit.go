@@ -23,7 +23,7 @@ func (s *Server) admit(x *exchange) bool {
 	if s.limiter == nil {
 		return true
 	}
-	client := s.clientOf(x.ctx)
+	client := s.limiter.Identify(s.client(x), x.ctx.Request.Header.Peek(s.limiter.APIKeyHeader()))
 	if client.KeyID != "" {
 		x.ctx.SetUserValue(keyIDUserValue, client.KeyID)
 	}

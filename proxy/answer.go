@@ -116,7 +116,7 @@ func (s *Server) record(x *exchange, c *call, status int, took time.Duration, by
 	e := accesslog.Entry{
 		Time: x.start, Region: s.cfg.Region, Method: c.methodLabel(), HTTPStatus: status, RPCCode: c.code,
 		Latency: took, Upstream: c.upstream, CacheHit: c.cacheHit, Retries: c.retries, Bytes: bytes,
-		RequestID: requestID(x.ctx), ClientIP: net.IP(s.clientIP(x.ctx).AsSlice()),
+		RequestID: requestID(x.ctx), ClientIP: net.IP(s.client(x).AsSlice()),
 	}
 	if id, ok := x.ctx.UserValue(keyIDUserValue).(string); ok {
 		e.APIKeyID = id

@@ -63,6 +63,9 @@ func (s *Server) forwardBatch(x *exchange, reads, singles []*call) {
 		chunks = append(chunks, chunk{calls: calls, body: append(body, ']')})
 	}
 	deadline := x.start.Add(s.cfg.RequestTimeout)
+	if len(singles) > 0 {
+		s.client(x) // resolved before the goroutines: it reads headers
+	}
 	var wg sync.WaitGroup
 	for _, ch := range chunks {
 		wg.Go(func() {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"errors"
 	"strconv"
 	"time"
 
@@ -27,6 +28,14 @@ var (
 // forward sends body (c's bytes, or the whole request's) for call c and
 // leaves an answer for the client in resp, whatever happens.
 func (s *Server) forward(x *exchange, c *call, body []byte, resp *fasthttp.Response) {
+	if c.method.Wait && s.waits != nil {
+		client := s.client(x)
+		if !s.waits.acquire(client) {
+			setJSON(resp, fasthttp.StatusTooManyRequests, icon.AppendResponseError(nil, c.id, errTooManyWaits(s.waits.max)))
+			return
+		}
+		defer s.waits.release(client)
+	}
 	r := s.send(x.origin, c.need, body, resp, s.deadline(x, c.method), c.method.policy)
 	c.upstream, c.retries = r.Node, r.Retries
 	switch {
@@ -34,6 +43,8 @@ func (s *Server) forward(x *exchange, c *call, body []byte, resp *fasthttp.Respo
 		s.log.Warn("write may have reached the node; not resending", "upstream", r.Node,
 			"outcome", r.Outcome.String(), "err", r.Err)
 		s.settleWrite(c, x.origin.path, resp)
+	case errors.Is(r.Err, upstream.ErrWaitBudget):
+		setJSON(resp, fasthttp.StatusServiceUnavailable, icon.AppendResponseError(nil, c.id, errNodesBusyWaiting))
 	case !r.Answered():
 		// A write that no node took was never sent: the client may resend it.
 		edgeFailure(resp, c.id, r.Outcome, r.Tried == 0 || c.method.Kind == routing.Write)

@@ -429,3 +429,64 @@ func TestWaitTimeoutZeroMeansTheDefault(t *testing.T) {
 		t.Fatalf("timeout=1500 waits %v", got)
 	}
 }
+
+// Hardening #1: waits are bounded per client and per node, and what is over
+// a bound is refused at once with a clear error instead of crowding out reads.
+func TestWaitBudgets(t *testing.T) {
+	n := newNode(t, 100)
+	release := make(chan struct{})
+	n.on("icx_waitTransactionResult", func(b []byte) (int, string) {
+		<-release
+		return 200, `{"jsonrpc":"2.0","result":{},"id":` + idOf(b) + `}`
+	})
+	defer close(release)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	pool, err := upstream.New(upstream.Config{Upstreams: []string{n.url}, MaxWaitsPerNode: 4,
+		Health: upstream.HealthConfig{ProbeInterval: time.Hour}}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool.Start(t.Context())
+	t.Cleanup(pool.Close)
+	for !pool.Ready() {
+		time.Sleep(time.Millisecond)
+	}
+	s, err := New(Options{Pool: pool, Log: log, Config: Config{MaxWaitsPerClient: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait := func(ip string, out chan<- string) {
+		ctx := &fasthttp.RequestCtx{}
+		ctx.SetRemoteAddr(&net.TCPAddr{IP: net.ParseIP(ip), Port: 1})
+		ctx.Request.Header.SetMethod("POST")
+		ctx.Request.SetRequestURI("/api/v3")
+		ctx.Request.SetBodyString(`{"jsonrpc":"2.0","id":1,"method":"icx_waitTransactionResult","params":{"txHash":"0x00"}}`)
+		s.Handler(ctx)
+		out <- strconv.Itoa(ctx.Response.StatusCode()) + " " + string(ctx.Response.Body())
+	}
+	out := make(chan string, 20)
+	for range 10 {
+		go wait("192.0.2.1", out)
+	}
+	for range 7 {
+		if got := <-out; !strings.HasPrefix(got, "429 ") || !strings.Contains(got, "at most 3 at once") {
+			t.Fatalf("over the client's wait budget: %s", got)
+		}
+	}
+	for n.count("icx_waitTransactionResult") < 3 {
+		time.Sleep(time.Millisecond)
+	}
+	// Another client gets the node's last free wait slot; past it, 503.
+	go wait("192.0.2.2", out)
+	for n.count("icx_waitTransactionResult") < 4 {
+		time.Sleep(time.Millisecond)
+	}
+	go wait("192.0.2.3", out)
+	if got := <-out; !strings.HasPrefix(got, "503 ") || !strings.Contains(got, "maximum of waiting calls") {
+		t.Fatalf("over the node's wait budget: %s", got)
+	}
+	// Quick reads still go through while the waits hold their share.
+	if ctx := postWith(s, "/api/v3", `{"jsonrpc":"2.0","id":1,"method":"icx_getBalance","params":{}}`); ctx.Response.StatusCode() != 200 {
+		t.Fatalf("a read while waits are at their bounds: %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+	}
+}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -25,6 +26,9 @@ type exchange struct {
 	// a batch. Every call recorded at the end is in here.
 	calls []call
 	one   [1]call // calls' backing array for a single call
+	// clientAddr caches the client's address (see Server.client).
+	clientAddr  netip.Addr
+	clientKnown bool
 }
 
 var exchanges = sync.Pool{New: func() any { return new(exchange) }}

@@ -57,6 +57,9 @@ type Config struct {
 	DefaultWaitTimeout, MaxWaitTimeout time.Duration
 	// DebugAPI proxies /api/v3d (debug_* methods); off by default.
 	DebugAPI bool
+	// MaxWaitsPerClient bounds the wait calls one client may hold open at
+	// once (0: no bound); more are answered 429 at once.
+	MaxWaitsPerClient int
 	// DisabledMethods are answered -32601 at the edge.
 	DisabledMethods []string
 	// AdminOnly moves /metrics and /status.json off the public handler (they
@@ -149,6 +152,7 @@ type Server struct {
 	access   *accesslog.Logger
 	ws       WebSocketHandler
 	capture  *capture.Writer
+	waits    *waitGuard      // nil: no per-client bound on waits
 	chunk    upstream.Policy // a node batch of reads
 }
 
@@ -187,6 +191,7 @@ func New(o Options) (*Server, error) {
 		s.methods[rm.Name] = &method{Method: rm, policy: s.policyFor(rm), metrics: s.metrics.forMethod(rm.Name)}
 	}
 	s.chunk = upstream.Policy{Retries: s.retries, AttemptTimeout: cfg.AttemptTimeout}
+	s.waits = newWaitGuard(cfg.MaxWaitsPerClient)
 	return s, nil
 }
 

@@ -192,6 +192,8 @@ func (o Outcome) Sent() bool { return o != OutcomeDial && o != OutcomeShed }
 
 // Errors of attempts that never left the edge.
 var (
+	// ErrWaitBudget: the node already holds its share of waiting calls.
+	ErrWaitBudget = errors.New("node at its budget of waiting calls")
 	errShed    = errors.New("node at its request-rate cap")
 	errExpired = errors.New("no time left for another attempt")
 )
@@ -219,6 +221,16 @@ func (p *Pool) Do(n *Node, req *fasthttp.Request, resp *fasthttp.Response, a Att
 	if n.guard != nil && !n.guard.Acquire(deadline) {
 		n.outcomes[OutcomeShed].Add(1)
 		return OutcomeShed, errShed
+	}
+	if a.Long && p.cfg.MaxWaitsPerNode > 0 {
+		// Waits hold a connection for seconds: they get a share of the node's
+		// connections, so they can never crowd out quick reads.
+		if n.waits.Add(1) > int64(p.cfg.MaxWaitsPerNode) {
+			n.waits.Add(-1)
+			n.outcomes[OutcomeShed].Add(1)
+			return OutcomeShed, ErrWaitBudget
+		}
+		defer n.waits.Add(-1)
 	}
 	// The same request may go to several nodes in turn; each gets its own Host.
 	req.SetHost(n.client.Addr)

@@ -36,6 +36,9 @@ type Config struct {
 	ResolveInterval time.Duration
 	// MaxConnsPerNode bounds the keep-alive pool to each node.
 	MaxConnsPerNode int
+	// MaxWaitsPerNode bounds the wait calls (held open by the node) open on
+	// each node; default half of MaxConnsPerNode.
+	MaxWaitsPerNode int
 	// MaxIdleConnDuration closes idle keep-alive connections after this long.
 	MaxIdleConnDuration time.Duration
 	// MaxResponseBodySize bounds what a node may answer.
@@ -66,6 +69,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxConnsPerNode <= 0 {
 		c.MaxConnsPerNode = 512
+	}
+	if c.MaxWaitsPerNode <= 0 {
+		c.MaxWaitsPerNode = max(c.MaxConnsPerNode/2, 1)
 	}
 	if c.MaxIdleConnDuration <= 0 {
 		c.MaxIdleConnDuration = 30 * time.Second
