@@ -250,9 +250,7 @@ func TestCacheAndCoalescingOnTheRequestPath(t *testing.T) {
 			bodies[i] = string(ctx.Response.Body())
 		})
 	}
-	for n.count("icx_getBlockByHeight") == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	waitUntil(t, func() bool { return n.count("icx_getBlockByHeight") > 0 })
 	close(release)
 	wg.Wait()
 	for i, b := range bodies {
@@ -448,9 +446,7 @@ func TestWaitBudgets(t *testing.T) {
 	}
 	pool.Start(t.Context())
 	t.Cleanup(pool.Close)
-	for !pool.Ready() {
-		time.Sleep(time.Millisecond)
-	}
+	waitUntil(t, pool.Ready)
 	s, err := New(Options{Pool: pool, Log: log, Config: Config{MaxWaitsPerClient: 3}})
 	if err != nil {
 		t.Fatal(err)
@@ -473,14 +469,10 @@ func TestWaitBudgets(t *testing.T) {
 			t.Fatalf("over the client's wait budget: %s", got)
 		}
 	}
-	for n.count("icx_waitTransactionResult") < 3 {
-		time.Sleep(time.Millisecond)
-	}
+	waitUntil(t, func() bool { return n.count("icx_waitTransactionResult") >= 3 })
 	// Another client gets the node's last free wait slot; past it, 503.
 	go wait("192.0.2.2", out)
-	for n.count("icx_waitTransactionResult") < 4 {
-		time.Sleep(time.Millisecond)
-	}
+	waitUntil(t, func() bool { return n.count("icx_waitTransactionResult") >= 4 })
 	go wait("192.0.2.3", out)
 	if got := <-out; !strings.HasPrefix(got, "503 ") || !strings.Contains(got, "maximum of waiting calls") {
 		t.Fatalf("over the node's wait budget: %s", got)
@@ -488,5 +480,17 @@ func TestWaitBudgets(t *testing.T) {
 	// Quick reads still go through while the waits hold their share.
 	if ctx := postWith(s, "/api/v3", `{"jsonrpc":"2.0","id":1,"method":"icx_getBalance","params":{}}`); ctx.Response.StatusCode() != 200 {
 		t.Fatalf("a read while waits are at their bounds: %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+	}
+}
+
+// waitUntil polls cond with a deadline, so a broken test fails instead of hanging.
+func waitUntil(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

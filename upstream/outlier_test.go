@@ -86,7 +86,7 @@ func TestPanicModeServesFromErroringNodes(t *testing.T) {
 // must not starve its probes and eject a healthy node.
 func TestProbesHaveTheirOwnConnections(t *testing.T) {
 	a := newScriptNode(t, 10) // answers nothing but probes: every request hangs
-	p, err := New(Config{Upstreams: []string{a.url}, MaxConnsPerNode: 2,
+	p, err := New(Config{Upstreams: []string{a.url}, MaxConnsPerNode: 2, MaxWaitsPerNode: 2,
 		Health: HealthConfig{ProbeInterval: 5 * time.Millisecond, EjectAfter: 2}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -110,9 +110,7 @@ func TestProbesHaveTheirOwnConnections(t *testing.T) {
 			done <- struct{}{}
 		}()
 	}
-	for a.calls.Load() < 2 {
-		time.Sleep(time.Millisecond)
-	}
+	eventually(t, "both waits at the node", func() bool { return a.calls.Load() >= 2 })
 	n := p.byURL[a.url]
 	start := time.Now()
 	for time.Since(start) < 200*time.Millisecond { // ~40 probe intervals with the pool full
