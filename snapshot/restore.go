@@ -122,6 +122,12 @@ func (r *restorer) run(ctx context.Context) (*RestoreResult, error) {
 		r.log.Warn("restore journal unreadable; starting over", "err", err)
 		js = nil
 	}
+	// A node that already has its chain is left alone (restore runs at every
+	// boot), without even asking the store.
+	if existing := r.existingEntries(); js == nil && len(existing) > 0 && !r.o.Force {
+		fmt.Fprintf(r.o.Out, "%s already holds data (%d entries, e.g. %s): nothing to restore (--force replaces it)\n", r.root, len(existing), existing[0])
+		return &RestoreResult{Skipped: true}, nil
+	}
 	id := r.o.SnapshotID
 	if id == "" && js != nil {
 		id = js.id // finish what was started rather than mix two snapshots
@@ -145,13 +151,6 @@ func (r *restorer) run(ctx context.Context) (*RestoreResult, error) {
 		js = nil
 	}
 	res := &RestoreResult{Manifest: m, Resumed: js != nil}
-	if js == nil {
-		if existing := r.existingEntries(); len(existing) > 0 && !r.o.Force {
-			res.Skipped = true
-			fmt.Fprintf(r.o.Out, "%s already holds data (%d entries, e.g. %s): nothing to restore (--force replaces it)\n", r.root, len(existing), existing[0])
-			return res, nil
-		}
-	}
 	done := map[partID]bool{}
 	if js != nil {
 		done = js.done

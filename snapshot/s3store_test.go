@@ -1,4 +1,4 @@
-package snapshot_test
+package snapshot
 
 import (
 	"bytes"
@@ -8,13 +8,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/icon-edge/icon-edge/snapshot"
 	"github.com/icon-edge/icon-edge/snapshot/s3test"
 )
 
 // newStore starts a fake S3 and a store on it, with credentials that keep the
 // SDK away from any instance metadata service.
-func newStore(t testing.TB, plain bool) (*s3test.Server, *snapshot.S3Store) {
+func newStore(t testing.TB, plain bool) (*s3test.Server, *S3Store) {
 	t.Helper()
 	t.Setenv("AWS_ACCESS_KEY_ID", "test")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
@@ -28,7 +27,7 @@ func newStore(t testing.TB, plain bool) (*s3test.Server, *snapshot.S3Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	st, err := snapshot.NewS3Store(context.Background(), snapshot.S3Options{
+	st, err := NewS3Store(context.Background(), S3Options{
 		URL: "s3://" + srv.Bucket + "/chain/main", Endpoint: srv.URL, HTTPClient: srv.HTTPClient,
 	})
 	if err != nil {
@@ -58,7 +57,7 @@ func TestS3StoreRoundTrip(t *testing.T) {
 			if err := st.ReadRange(ctx, "objects/x", int64(len(data))-10, p); err == nil {
 				t.Fatal("a range past the end succeeded")
 			}
-			if _, err := st.Get(ctx, "objects/missing"); !errors.Is(err, snapshot.ErrNotExist) {
+			if _, err := st.Get(ctx, "objects/missing"); !errors.Is(err, ErrNotExist) {
 				t.Fatalf("missing key: %v", err)
 			}
 			for _, k := range []string{"objects/y", "snapshots/a"} {
@@ -67,7 +66,7 @@ func TestS3StoreRoundTrip(t *testing.T) {
 				}
 			}
 			var keys []string
-			if err := st.List(ctx, "objects/", func(o snapshot.ObjectInfo) error { keys = append(keys, o.Key); return nil }); err != nil {
+			if err := st.List(ctx, "objects/", func(o ObjectInfo) error { keys = append(keys, o.Key); return nil }); err != nil {
 				t.Fatal(err)
 			}
 			if strings.Join(keys, ",") != "objects/x,objects/y" {

@@ -211,7 +211,14 @@ type countingWriter struct {
 	code int
 }
 
-func (c *countingWriter) WriteHeader(code int) { c.code = code; c.ResponseWriter.WriteHeader(code) }
+// WriteHeader passes on the first status only (gofakes3 sometimes writes
+// two for one error).
+func (c *countingWriter) WriteHeader(code int) {
+	if c.code == 0 {
+		c.code = code
+		c.ResponseWriter.WriteHeader(code)
+	}
+}
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.ResponseWriter.Write(p)
 	c.n += int64(n)
