@@ -286,7 +286,7 @@ func (r *restorer) space(done map[partID]bool) (need, have int64, err error) {
 		}
 		dir = parent
 	}
-	free, err := freeBytes(dir)
+	free, err := freeSpace(dir)
 	if err != nil {
 		return 0, 0, fmt.Errorf("free space of %s: %w", dir, err)
 	}
@@ -496,3 +496,6 @@ func fmtBytes(n int64) string {
 
 // rangeCV is what one fetched range contributes to its part's verification.
 type rangeCV = guts.Node
+
+// freeSpace is freeBytes, replaceable by tests.
+var freeSpace = freeBytes
