@@ -246,4 +246,3 @@ func cmdGC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		len(res.Kept), res.Kept, res.Expired, res.Purged, verb, res.DeletedObjects, res.DeletedBytes, res.KeptObjects, res.KeptBytes)
 	return nil
 }
-
