@@ -52,3 +52,11 @@ func TestHashText(t *testing.T) {
 		t.Fatal("short hash accepted")
 	}
 }
+
+func BenchmarkRangeNode8MiB(b *testing.B) {
+	p := make([]byte, 8<<20)
+	b.SetBytes(int64(len(p)))
+	for b.Loop() {
+		rangeNode(p, 0)
+	}
+}
