@@ -36,7 +36,8 @@ type RestoreOptions struct {
 	// synced and journaled (defaults 1 GiB / 10 s).
 	CheckpointBytes    int64
 	CheckpointInterval time.Duration
-	// OnPart is called after each part is verified (tests interrupt here).
+	// OnPart is called after each part is verified, from the fetching
+	// goroutines, concurrently (tests interrupt here).
 	OnPart   func(file string, part int)
 	Progress *Progress
 	Logger   *slog.Logger

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/syndtr/goleveldb/leveldb"
@@ -194,7 +195,10 @@ func TestResumeAfterInterrupt(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var first []string // object keys of the parts the first run finished
+	var mu sync.Mutex
 	_, err := Restore(ctx, st, dst, RestoreOptions{RangeSize: testRange, Concurrency: 4, OnPart: func(file string, part int) {
+		mu.Lock()
+		defer mu.Unlock()
 		for _, f := range m.Files {
 			if f.Path == file {
 				first = append(first, ObjectKey(f.Parts[part]))
@@ -216,6 +220,8 @@ func TestResumeAfterInterrupt(t *testing.T) {
 		t.Fatalf("half a restore reached the data directory: %v", entries)
 	}
 	gets := srv.Stats().GetsByKey
+	mu.Lock()
+	defer mu.Unlock()
 
 	res := mustRestore(t, st, dst, RestoreOptions{Concurrency: 4})
 	if !res.Resumed {
