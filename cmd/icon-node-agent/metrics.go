@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/icon-edge/icon-edge/snapshot"
+	"github.com/icon-edge/icon-edge/version"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -46,7 +47,7 @@ func newAgentMetrics(cfg healthConfig) *agentMetrics {
 			Help: "1 when the reference answered the last check"}, []string{"reference"}),
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "icon_node_agent_build_info", Help: "1",
-		ConstLabels: prometheus.Labels{"goversion": runtime.Version()}})
+		ConstLabels: prometheus.Labels{"version": version.Version, "goversion": runtime.Version()}})
 	build.Set(1)
 	m.reg.MustRegister(m.healthy, m.local, m.ref, m.lag, m.sinceBlock, m.up, m.latency, m.checks, m.refUp, build)
 	if cfg.dataDir != "" {
