@@ -7,7 +7,7 @@ CMDS     := $(notdir $(wildcard cmd/*))
 # Packages: everything with Go files.
 PKGS     := ./...
 
-.PHONY: all build test test-short demo bench bench-locust report-screenshot lint fuzz clean
+.PHONY: all build test test-short demo bench bench-locust bench-restore report-screenshot lint fuzz clean
 
 all: build
 
@@ -39,6 +39,13 @@ demo: build
 bench: build
 	./scripts/bench.sh
 	$(GO) test -run '^$$' -bench . -benchmem ./loadtest/...
+	$(MAKE) --no-print-directory bench-restore
+
+# Node agent fast sync: restores a generated snapshot (BENCH_RESTORE_BYTES, default 2GiB, on disk
+# under BENCH_RESTORE_DIR or $$TMPDIR, removed afterwards) from an in-process S3 server and prints its
+# throughput against the same run's ceilings (parallel GETs, sequential disk write).
+bench-restore:
+	$(GO) run ./snapshot/benchrestore
 
 # How far icon-loadtest outruns Locust on the same cores (apt-get install python3-locust).
 bench-locust: build
