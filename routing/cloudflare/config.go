@@ -123,12 +123,12 @@ func (c *Config) Validate() error {
 			bad("cloudflare.monitor.%s must be between %d and %d, got %d", key, lo, hi, v)
 		}
 	}
-	between("interval", m.Interval, 5, 3600)
+	between("interval", m.Interval, 10, 3600)
 	between("timeout", m.Timeout, 1, 10)
 	between("retries", m.Retries, 0, 5)
 	between("consecutive_up", m.ConsecutiveUp, 1, 100)
 	between("consecutive_down", m.ConsecutiveDown, 1, 100)
-	if m.Timeout >= m.Interval && m.Interval >= 5 && m.Timeout >= 1 {
+	if m.Timeout >= m.Interval && m.Interval >= 10 && m.Timeout >= 1 {
 		bad("cloudflare.monitor.timeout (%d) must be shorter than cloudflare.monitor.interval (%d)", m.Timeout, m.Interval)
 	}
 

@@ -220,7 +220,9 @@ func fail(status, code int, format string, args ...any) reply {
 }
 
 // invalid is Cloudflare's answer to a request body it will not take.
-func invalid(format string, args ...any) reply { return fail(http.StatusBadRequest, 1002, format, args...) }
+func invalid(format string, args ...any) reply {
+	return fail(http.StatusBadRequest, 1002, format, args...)
+}
 
 func notFound(kind string) reply { return fail(http.StatusNotFound, 1003, "%s not found", kind) }
 
