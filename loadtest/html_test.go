@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/icon-edge/icon-edge/loadtest"
-	"github.com/icon-edge/icon-edge/loadtest/internal/chromium"
+	"github.com/icon-edge/icon-edge/internal/chromium"
 )
 
 // The HTML report of a real run (with a chaos hook) renders in headless
