@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/HdrHistogram/hdrhistogram-go v1.1.2
+	github.com/cloudflare/cloudflare-go/v6 v6.10.0
 	github.com/decred/dcrd/dcrec/secp256k1/v4 v4.4.0
 	github.com/elastic/go-elasticsearch/v8 v8.19.7
 	github.com/gorilla/websocket v1.5.4-0.20250319132907-e064f32e3674
@@ -23,7 +24,6 @@ require (
 	github.com/benbjohnson/clock v1.3.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
-	github.com/cloudflare/cloudflare-go/v6 v6.10.0 // indirect
 	github.com/dennwc/varint v1.0.0 // indirect
 	github.com/elastic/elastic-transport-go/v8 v8.9.0 // indirect
 	github.com/go-logr/logr v1.4.4 // indirect
