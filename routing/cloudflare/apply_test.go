@@ -354,3 +354,49 @@ func TestUnreachableAPI(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestApplyCleansUpDuplicatesItOwnsAndLeavesOthersAlone(t *testing.T) {
+	h := newHarness(t, cffake.Options{})
+	st, _ := Desired(h.cfg)
+	c, acct, ctx := h.client.lb, h.cfg.AccountID, ctx(t)
+	// Two monitors with our description and two pools with eu's name, as two
+	// applies racing each other would leave; plus a pool that is not ours.
+	m1, err := c.Monitors.New(ctx, monitorNewParams(acct, st.Monitor))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Monitors.New(ctx, monitorNewParams(acct, st.Monitor)); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := c.Pools.New(ctx, poolNewParams(acct, m1.ID, st.Pools[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	foreign := st.Pools[0]
+	foreign.Name, foreign.Description = "icon_edge_rpc_example_org_legacy", "someone else's pool"
+	if _, err := c.Pools.New(ctx, poolNewParams(acct, m1.ID, foreign)); err != nil {
+		t.Fatal(err)
+	}
+	p, err := h.client.Apply(ctx, h.cfg)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, p)
+	}
+	text := p.String()
+	for _, want := range []string{"delete pool icon_edge_rpc_example_org_eu", "delete monitor icon_edge_rpc_example_org"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("plan lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "legacy") {
+		t.Errorf("a pool icon-edge did not make was touched:\n%s", text)
+	}
+	snap := h.fake.Objects()
+	if len(snap.Monitors) != 1 || len(snap.Pools) != 4 {
+		t.Fatalf("%d monitors, %d pools after cleanup", len(snap.Monitors), len(snap.Pools))
+	}
+	writes := h.fake.Writes()
+	if p, err := h.client.Apply(ctx, h.cfg); err != nil || !p.Empty() || h.fake.Writes() != writes {
+		t.Fatalf("apply after cleanup: %v\n%s", err, p)
+	}
+}
