@@ -1,9 +1,10 @@
-// Package routing is what makes icon-edge's regions one system: each
-// region's public summary (/region.json), the peer poller that tells every
-// edge which other regions are healthy (and which to fail over to first),
-// the region's readiness with hysteresis (/readyz), the one-minute traffic
-// window behind the summary, and the availability history the status page
-// draws. The Cloudflare side lives in routing/cloudflare.
+// Regions as one system: each region's public summary (/region.json, this
+// file), the peer poller that tells every edge which other regions are
+// healthy and which to fail over to first (peers.go), the region's readiness
+// with hysteresis for /readyz (verdict.go), the one-minute traffic window
+// behind the summary (window.go) and the availability history the status
+// page draws (history.go). The Cloudflare side lives in routing/cloudflare.
+
 package routing
 
 import (
