@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -141,7 +142,12 @@ func runCloudflare(args []string, stdout, stderr io.Writer, getenv func(string) 
 		if len(res.Origins) == 0 {
 			fmt.Fprintf(stdout, "%s: region %s is already %sed; nothing changed\n", action, *region, action)
 		} else {
-			fmt.Fprintf(stdout, "%s: %s\n", action, res)
+			state := "disabled: Cloudflare sends its traffic to the next pools"
+			if action == "undrain" {
+				state = "enabled again"
+			}
+			fmt.Fprintf(stdout, "%s: region %s: origin %s of pool %s (%s) %s\n",
+				action, *region, strings.Join(res.Origins, ", "), res.Pool, res.PoolID, state)
 		}
 	}
 	return 0

@@ -73,13 +73,13 @@ func TestCloudflarePlanApplyDrainUndrain(t *testing.T) {
 	if code, out, _ = r.run("apply", "--config", r.path); code != 0 || !strings.Contains(out, "no changes") || fake.Writes() != writes {
 		t.Fatalf("second apply: %d %s, writes %d -> %d", code, out, writes, fake.Writes())
 	}
-	if code, out, errOut = r.run("drain", "--config", r.path, "--region", "eu"); code != 0 || !strings.Contains(out, "drain: pool icon_edge_rpc_example_org_eu") {
+	if code, out, errOut = r.run("drain", "--config", r.path, "--region", "eu"); code != 0 || !strings.Contains(out, "drain: region eu: origin eu of pool icon_edge_rpc_example_org_eu") {
 		t.Fatalf("drain: %d\n%s\n%s", code, out, errOut)
 	}
 	if code, out, _ = r.run("drain", "--config", r.path, "--region", "eu"); code != 0 || !strings.Contains(out, "already drained") {
 		t.Fatalf("drain again: %d %s", code, out)
 	}
-	if code, out, _ = r.run("undrain", "--region", "eu", "--config", r.path); code != 0 || !strings.Contains(out, "undrain: pool") {
+	if code, out, _ = r.run("undrain", "--region", "eu", "--config", r.path); code != 0 || !strings.Contains(out, "enabled again") {
 		t.Fatalf("undrain: %d %s", code, out)
 	}
 }
