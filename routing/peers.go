@@ -41,6 +41,28 @@ func ParsePeerFlag(v string) (PeerConfig, error) {
 	return p, nil
 }
 
+// PeerFlags collects repeated --peer NAME=URL flags (a flag.Value), in the
+// order given, which is the order of preference.
+type PeerFlags []PeerConfig
+
+func (f *PeerFlags) String() string {
+	parts := make([]string, len(*f))
+	for i, p := range *f {
+		parts[i] = p.Name + "=" + p.URL
+	}
+	return strings.Join(parts, ",")
+}
+
+// Set parses one flag value.
+func (f *PeerFlags) Set(v string) error {
+	p, err := ParsePeerFlag(v)
+	if err != nil {
+		return err
+	}
+	*f = append(*f, p)
+	return nil
+}
+
 func (p PeerConfig) check() error {
 	if !peerName.MatchString(p.Name) {
 		return fmt.Errorf("name %q may contain only letters, digits, - and _", p.Name)

@@ -3,6 +3,8 @@ package routing
 import (
 	"context"
 	"encoding/json"
+	"flag"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -233,5 +235,21 @@ func TestPeerFlagsAndValidation(t *testing.T) {
 	}
 	if _, err := NewPeerPoller(PeerPollerConfig{Self: "eu", Peers: []PeerConfig{{Name: "eu", URL: "http://x"}}}); err == nil {
 		t.Fatal("a poller of itself")
+	}
+}
+
+func TestPeerFlagsIsAFlagValue(t *testing.T) {
+	fs := flag.NewFlagSet("icon-edge", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var peers PeerFlags
+	fs.Var(&peers, "peer", "NAME=URL (repeatable)")
+	if err := fs.Parse([]string{"--peer", "us=http://127.0.0.1:9080", "--peer", "asia=https://asia.rpc.example.org"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(peers) != 2 || peers[0].Name != "us" || peers[1].URL != "https://asia.rpc.example.org" || peers.String() != "us=http://127.0.0.1:9080,asia=https://asia.rpc.example.org" {
+		t.Fatalf("%+v", peers)
+	}
+	if err := fs.Parse([]string{"--peer", "nope"}); err == nil || !strings.Contains(err.Error(), "want NAME=URL") {
+		t.Fatalf("got %v", err)
 	}
 }
