@@ -58,3 +58,9 @@ report-screenshot: build
 
 clean:
 	rm -rf $(BIN)
+
+# Regenerates the README's status-page screenshot (three regions, one down)
+# in headless Chromium (apt-get install chromium).
+.PHONY: status-screenshot
+status-screenshot:
+	STATUS_SCREENSHOT=$(CURDIR)/docs/status-page.png $(GO) test -count=1 -run '^TestStatusPageInChromium$$' ./statuspage

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/icon-edge/icon-edge/internal/chromium"
 	"github.com/icon-edge/icon-edge/loadtest"
-	"github.com/icon-edge/icon-edge/loadtest/internal/chromium"
 )
 
 // The HTML report of a real run (with a chaos hook) renders in headless

@@ -4,6 +4,7 @@
 //
 //	icon-edge --listen 127.0.0.1:9080 --upstream http://127.0.0.1:9181 --upstream http://127.0.0.1:9182
 //	icon-edge --config edge.yaml
+//	icon-edge cloudflare plan|apply|drain|undrain --config edge.yaml [--region NAME]
 //
 // Flags override the file; ICON_EDGE_* variables override both. SIGHUP
 // reloads the file; SIGTERM drains and exits.
@@ -62,6 +63,9 @@ func (o *overrides) duration(name, usage string, set func(*edge.Config, time.Dur
 }
 
 func run(args []string) int {
+	if len(args) > 0 && args[0] == "cloudflare" {
+		return runCloudflare(args[1:], os.Stdout, os.Stderr, os.Getenv)
+	}
 	fs := flag.NewFlagSet("icon-edge", flag.ContinueOnError)
 	configPath := fs.String("config", "", "YAML configuration file")
 	showVersion := fs.Bool("version", false, "print the version and exit")

@@ -24,6 +24,9 @@ func main() {
 }
 
 func run(args []string) error {
+	if len(args) > 0 && args[0] == "cloudflare-fake" {
+		return runCloudflareFake(args[1:], os.Stdout, nil)
+	}
 	fs := flag.NewFlagSet("iconsim", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:9181", "first node's address; node i listens on port+i (port 0: random ports)")
 	nodes := fs.Int("nodes", 3, "number of nodes")

@@ -1,7 +1,8 @@
-// Package chromium loads a local page in headless Chromium over the DevTools
-// protocol and reports console errors, exceptions, non-local requests, the
-// values of JavaScript expressions and a screenshot. Tests and the report
-// screenshot tool use it to look at the HTML report as a person would.
+// Package chromium loads a page — a local file, or a URL served on loopback —
+// in headless Chromium over the DevTools protocol and reports console
+// errors, exceptions, requests that leave the page's origin, the values of
+// JavaScript expressions and a screenshot. Tests use it to look at the
+// load-test report and the status page as a person would.
 package chromium
 
 import (
@@ -11,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,7 +40,7 @@ func Find() string {
 // Result is what the page did.
 type Result struct {
 	Errors     []string       // console errors, uncaught exceptions, log errors
-	External   []string       // requests to anything but file: and data: URLs
+	External   []string       // requests to anything but the page's origin (file: for files) and data: URLs
 	Values     map[string]any // expression -> value
 	Screenshot []byte         // PNG, when asked for
 	Console    []string       // every console message, for diagnosis
@@ -47,6 +49,8 @@ type Result struct {
 // Options choose what Load does besides collecting errors.
 type Options struct {
 	Width, Height int      // viewport; default 1000×800
+	Mobile        bool     // emulate a phone (touch, mobile viewport rules)
+	NoScript      bool     // load with JavaScript disabled (Eval still runs)
 	Eval          []string // JavaScript expressions evaluated after load
 	Screenshot    bool     // full-page PNG
 }
@@ -120,16 +124,23 @@ func (c *conn) read() {
 	}
 }
 
-// Load opens path (a local file) and reports what happened. It is bounded
-// by ctx; the browser is always stopped before it returns.
+// Load opens path (a local file, or an http:// URL) and reports what
+// happened. It is bounded by ctx; the browser is always stopped before it
+// returns.
 func Load(ctx context.Context, path string, opt Options) (*Result, error) {
 	bin := Find()
 	if bin == "" {
 		return nil, errors.New("chromium not installed (Debian: apt-get install chromium)")
 	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, err
+	target, origin := path, "file:"
+	if u, err := url.Parse(path); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
+		origin = u.Scheme + "://" + u.Host + "/"
+	} else {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, err
+		}
+		target = "file://" + abs
 	}
 	if opt.Width == 0 {
 		opt.Width, opt.Height = 1000, 800
@@ -198,10 +209,15 @@ func Load(ctx context.Context, path string, opt Options) (*Result, error) {
 		}
 	}
 	if _, err := c.call(ctx, s, "Emulation.setDeviceMetricsOverride", map[string]any{
-		"width": opt.Width, "height": opt.Height, "deviceScaleFactor": 1, "mobile": false}); err != nil {
+		"width": opt.Width, "height": opt.Height, "deviceScaleFactor": 1, "mobile": opt.Mobile}); err != nil {
 		return nil, err
 	}
-	if _, err := c.call(ctx, s, "Page.navigate", map[string]any{"url": "file://" + abs}); err != nil {
+	if opt.NoScript {
+		if _, err := c.call(ctx, s, "Emulation.setScriptExecutionDisabled", map[string]any{"value": true}); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := c.call(ctx, s, "Page.navigate", map[string]any{"url": target}); err != nil {
 		return nil, err
 	}
 	res := &Result{Values: map[string]any{}}
@@ -233,7 +249,7 @@ func Load(ctx context.Context, path string, opt Options) (*Result, error) {
 		case "Network.requestWillBeSent":
 			var p struct{ Request struct{ URL string } }
 			_ = json.Unmarshal(m.Params, &p)
-			if !strings.HasPrefix(p.Request.URL, "file:") && !strings.HasPrefix(p.Request.URL, "data:") {
+			if !strings.HasPrefix(p.Request.URL, origin) && !strings.HasPrefix(p.Request.URL, "data:") {
 				res.External = append(res.External, p.Request.URL)
 			}
 		}
