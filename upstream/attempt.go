@@ -194,8 +194,8 @@ func (o Outcome) Sent() bool { return o != OutcomeDial && o != OutcomeShed }
 var (
 	// ErrWaitBudget: the node already holds its share of waiting calls.
 	ErrWaitBudget = errors.New("node at its budget of waiting calls")
-	errShed    = errors.New("node at its request-rate cap")
-	errExpired = errors.New("no time left for another attempt")
+	errShed       = errors.New("node at its request-rate cap")
+	errExpired    = errors.New("no time left for another attempt")
 )
 
 // Attempt describes one request to a node beyond its bytes.

@@ -57,7 +57,7 @@ type Node struct {
 	state    atomic.Int32
 	height   atomic.Int64 // -1 until the first probe answers
 	inflight atomic.Int64
-	waits    atomic.Int64 // wait calls open on the node
+	waits    atomic.Int64  // wait calls open on the node
 	ewma     atomic.Uint64 // float64 bits, seconds
 
 	requests atomic.Uint64
