@@ -35,6 +35,7 @@ type Edge struct {
 	ln       net.Listener
 	registry *prometheus.Registry
 	access   *accesslog.Logger
+	geo      *geo
 	capture  *capture.Writer // nil unless capture.path is set
 	bridge   *wsbridge.Bridge
 	admin    *fasthttp.Server // nil unless admin_listen is set
@@ -88,6 +89,7 @@ func Start(cfg Config, log *slog.Logger) (*Edge, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	e.pool.Start(ctx)
+	e.geo.start(ctx)
 	e.server = &fasthttp.Server{
 		Handler:               e.proxy.Handler,
 		ErrorHandler:          e.proxy.ErrorHandler,
@@ -129,14 +131,18 @@ func (e *Edge) build() error {
 	if e.pool, err = upstream.New(pc, log); err != nil {
 		return err
 	}
-	o := proxy.Options{Pool: e.pool, Metrics: reg, Gatherer: reg, Log: log, Config: proxy.Config{
-		Region: cfg.Region, MaxBodyBytes: cfg.Limits.MaxBodyBytes, MaxBatch: cfg.Limits.MaxBatch,
-		NodeBatchLimit: cfg.Limits.NodeBatchLimit, RequestTimeout: cfg.Limits.RequestTimeout,
-		AttemptTimeout: cfg.Limits.AttemptTimeout, MaxRetries: &cfg.Limits.MaxRetries,
-		DefaultWaitTimeout: cfg.Limits.DefaultWaitTimeout, MaxWaitTimeout: cfg.Limits.MaxWaitTimeout,
-		DebugAPI: cfg.DebugAPI, DisabledMethods: cfg.DisabledMethods, AdminOnly: cfg.AdminListen != "",
-		MaxWaitsPerClient: cfg.Limits.MaxWaitsPerClient,
-	}}
+	if e.geo, err = newGeo(cfg, e.pool, reg, e); err != nil {
+		return err
+	}
+	o := proxy.Options{Pool: e.pool, Metrics: reg, Gatherer: reg, Log: log, Traffic: e.geo.window, Ready: e.geo.ready,
+		Pages: e.geo.pages(), Config: proxy.Config{
+			Region: cfg.Region, MaxBodyBytes: cfg.Limits.MaxBodyBytes, MaxBatch: cfg.Limits.MaxBatch,
+			NodeBatchLimit: cfg.Limits.NodeBatchLimit, RequestTimeout: cfg.Limits.RequestTimeout,
+			AttemptTimeout: cfg.Limits.AttemptTimeout, MaxRetries: &cfg.Limits.MaxRetries,
+			DefaultWaitTimeout: cfg.Limits.DefaultWaitTimeout, MaxWaitTimeout: cfg.Limits.MaxWaitTimeout,
+			DebugAPI: cfg.DebugAPI, DisabledMethods: cfg.DisabledMethods, AdminOnly: cfg.AdminListen != "",
+			MaxWaitsPerClient: cfg.Limits.MaxWaitsPerClient,
+		}}
 	if cfg.Cache.Enabled {
 		if o.Cache, err = cache.New(cache.Config{MaxBytes: cfg.Cache.MaxBytes, FinalityDepth: &cfg.Cache.FinalityDepth}, reg); err != nil {
 			return fmt.Errorf("config: cache: %w", err)
@@ -163,6 +169,9 @@ func (e *Edge) build() error {
 			return fmt.Errorf("config: websocket: %w", err)
 		}
 		o.WebSocket = e.bridge
+	}
+	if fw := e.geo.failover(); fw != nil {
+		o.Failover = fw
 	}
 	e.proxy, err = proxy.New(o)
 	return err
@@ -258,6 +267,7 @@ func (e *Edge) Shutdown(ctx context.Context, drainDelay time.Duration) error {
 
 func (e *Edge) shutdown(ctx context.Context, drainDelay time.Duration) error {
 	e.proxy.SetDraining(true)
+	e.geo.draining.Store(true)
 	if drainDelay > 0 {
 		e.log.Info("draining: /readyz now fails", "delay", drainDelay)
 		select {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/icon-edge/icon-edge/ratelimit"
+	"github.com/icon-edge/icon-edge/routing"
+	"github.com/icon-edge/icon-edge/routing/cloudflare"
 	"github.com/icon-edge/icon-edge/upstream"
 	"gopkg.in/yaml.v3"
 )
@@ -42,6 +44,29 @@ type Config struct {
 	// Capture records a sample of requests for icon-loadtest replay; off
 	// unless a path is set.
 	Capture Capture `yaml:"capture"`
+	// PublicURL is this region's own public URL, shown to peers and people.
+	PublicURL string `yaml:"public_url"`
+	// Peers are the other regions' edges, in order of preference (first =
+	// nearest): polled for health, and where requests go that no local
+	// node can serve.
+	Peers []routing.PeerConfig `yaml:"peers"`
+	// Readiness is /readyz with hysteresis (min_synced_nodes, flip_after).
+	Readiness routing.VerdictConfig `yaml:"readiness"`
+	// Cloudflare declares the geo load balancer (icon-edge cloudflare
+	// plan|apply|drain|undrain); the edge itself needs it only for
+	// CloudflarePoolHealth.
+	Cloudflare *cloudflare.Config `yaml:"cloudflare"`
+	// CloudflarePoolHealth: read this region's pool health from Cloudflare's
+	// API (once a minute, CLOUDFLARE_API_TOKEN) into metrics.
+	CloudflarePoolHealth bool `yaml:"cloudflare_pool_health"`
+}
+
+// regionName is this region's name in /region.json and the status page.
+func (c *Config) regionName() string {
+	if c.Region == "" {
+		return "local"
+	}
+	return c.Region
 }
 
 // Capture configures request capture (timestamp, path, body; never client addresses).
@@ -158,6 +183,15 @@ func LoadFile(path string, into *Config) error {
 	dec.KnownFields(true)
 	if err := dec.Decode(into); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("config %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if into.Cloudflare != nil {
+		// The section's own defaults (the monitor's) apply, as they do for
+		// `icon-edge cloudflare`, which reads the same file.
+		cf, err := cloudflare.Parse(data)
+		if err != nil {
+			return fmt.Errorf("config %s: %w", path, err)
+		}
+		into.Cloudflare = &cf
 	}
 	return nil
 }
@@ -283,6 +317,20 @@ func (c *Config) Validate() error {
 	}
 	if c.Limits.MaxConnsPerIP < 0 {
 		return bad("limits.max_conns_per_ip", "must not be negative (0 = unlimited)", c.Limits.MaxConnsPerIP)
+	}
+	if len(c.Peers) > 0 && c.Region == "" {
+		return errors.New("config: region: a region with peers needs a name (region: eu, or --region eu)")
+	}
+	if err := routing.ValidatePeers(c.regionName(), c.Peers); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if err := c.Readiness.Validate(); err != nil {
+		return fmt.Errorf("config: readiness.%w", err)
+	}
+	if c.Cloudflare != nil {
+		if err := c.Cloudflare.Validate(); err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
 	}
 	// Sections whose packages validate themselves are checked by building
 	// them, unregistered, so a reload refuses exactly what a start refuses.

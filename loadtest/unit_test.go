@@ -232,7 +232,9 @@ func TestHookNotFiredAndInterruption(t *testing.T) {
 	if el := time.Since(start); el > 3*time.Second {
 		t.Fatalf("interrupted run took %v", el)
 	}
-	if rep.Completed < 20 || rep.Completed > 40 || rep.NotSent < 1 {
+	// How many sends fit in 300ms depends on how busy the machine is; what
+	// must hold is that the run stopped early and counted what it skipped.
+	if rep.Completed < 1 || rep.Completed > 40 || rep.NotSent < 1 {
 		t.Fatalf("interrupted at 300ms of a 10s run: %s", rep)
 	}
 }

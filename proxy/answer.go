@@ -90,6 +90,9 @@ func (s *Server) finish(x *exchange, status int) {
 	}
 	s.metrics.httpStatus(status)
 	took := time.Since(x.start)
+	if s.traffic != nil {
+		s.traffic.Observe(took, status >= 500)
+	}
 	for i := range x.calls {
 		c := &x.calls[i]
 		if c.err == nil && c.notify && (c.method == nil || c.method.Kind == routing.Read) {

@@ -63,14 +63,15 @@ func (s *Server) forwardBatch(x *exchange, reads, singles []*call) {
 		chunks = append(chunks, chunk{calls: calls, body: append(body, ']')})
 	}
 	deadline := x.start.Add(s.cfg.RequestTimeout)
-	if len(singles) > 0 {
+	if len(singles) > 0 || s.regions != nil {
 		s.client(x) // resolved before the goroutines: it reads headers
 	}
 	var wg sync.WaitGroup
-	for _, ch := range chunks {
+	unserved := make([]bool, len(chunks))
+	for i, ch := range chunks {
 		wg.Go(func() {
 			defer s.recoverCalls(ch.calls...)
-			s.sendChunk(x.origin, ch.calls, ch.body, deadline)
+			unserved[i] = !s.sendChunk(x.origin, ch.calls, ch.body, deadline, s.regions != nil && !x.hopped)
 		})
 	}
 	for _, c := range singles {
@@ -80,6 +81,37 @@ func (s *Server) forwardBatch(x *exchange, reads, singles []*call) {
 		})
 	}
 	wg.Wait()
+	var rest []*call
+	for i, ch := range chunks {
+		if unserved[i] {
+			rest = append(rest, ch.calls...)
+		}
+	}
+	if len(rest) > 0 {
+		s.failoverReads(x, rest, deadline)
+	}
+}
+
+// failoverReads sends the reads no local node could serve to a peer region
+// as one sub-batch, and splits its answer back.
+func (s *Server) failoverReads(x *exchange, calls []*call, deadline time.Time) {
+	body := []byte{'['}
+	for i, c := range calls {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, c.raw...)
+	}
+	body = append(body, ']')
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	peer, ok := s.failover(x, body, resp, deadline)
+	if !ok {
+		edgeFailure(resp, nil, upstream.OutcomeShed, true)
+		splitChunkAnswer(calls, resp, "", 0)
+		return
+	}
+	splitChunkAnswer(calls, resp, "region:"+peer, 0)
 }
 
 // recoverCalls turns a panic in a batch worker (outside the handler's own
@@ -96,8 +128,9 @@ func (s *Server) recoverCalls(calls ...*call) {
 // sendChunk forwards up to NodeBatchLimit reads as one node batch, to a node
 // that meets the strictest need among them. The chunk is retried like any
 // read, but a -31004 inside it is one item's answer, not a reason to resend
-// the others.
-func (s *Server) sendChunk(o origin, chunk []*call, body []byte, deadline time.Time) {
+// the others. With mayFailover, a chunk no local node answered is left
+// unanswered (false) for a peer region.
+func (s *Server) sendChunk(o origin, chunk []*call, body []byte, deadline time.Time, mayFailover bool) bool {
 	need := upstream.Need{}
 	for _, c := range chunk {
 		need.Latest = need.Latest || c.need.Latest
@@ -107,9 +140,13 @@ func (s *Server) sendChunk(o origin, chunk []*call, body []byte, deadline time.T
 	defer fasthttp.ReleaseResponse(resp)
 	r := s.send(o, need, body, resp, deadline, s.chunk)
 	if !r.Answered() {
+		if mayFailover {
+			return false
+		}
 		edgeFailure(resp, nil, r.Outcome, r.Tried == 0)
 	}
 	splitChunkAnswer(chunk, resp, r.Node, r.Retries)
+	return true
 }
 
 // splitChunkAnswer hands each call of a chunk its answer from the node's

@@ -36,7 +36,8 @@ func (s *Server) forward(x *exchange, c *call, body []byte, resp *fasthttp.Respo
 		}
 		defer s.waits.release(client)
 	}
-	r := s.send(x.origin, c.need, body, resp, s.deadline(x, c.method), c.method.policy)
+	deadline := s.deadline(x, c.method)
+	r := s.send(x.origin, c.need, body, resp, deadline, c.method.policy)
 	c.upstream, c.retries = r.Node, r.Retries
 	switch {
 	case r.Uncertain:
@@ -46,16 +47,43 @@ func (s *Server) forward(x *exchange, c *call, body []byte, resp *fasthttp.Respo
 	case errors.Is(r.Err, upstream.ErrWaitBudget):
 		setJSON(resp, fasthttp.StatusServiceUnavailable, icon.AppendResponseError(nil, c.id, errNodesBusyWaiting))
 	case !r.Answered():
+		// No local node answered, and a write was not sent: another region
+		// may serve it, once.
+		if peer, ok := s.failover(x, body, resp, deadline); ok {
+			c.upstream = "region:" + peer
+			return
+		}
 		// A write that no node took was never sent: the client may resend it.
 		edgeFailure(resp, c.id, r.Outcome, r.Tried == 0 || c.method.Kind == routing.Write)
 	}
 }
 
+// failover forwards a request no local node could serve to the first healthy
+// peer region, unless it already came from one.
+func (s *Server) failover(x *exchange, body []byte, resp *fasthttp.Response, deadline time.Time) (string, bool) {
+	if s.regions == nil || x.hopped {
+		return "", false
+	}
+	req := s.nodeRequest(x.origin, body)
+	defer fasthttp.ReleaseRequest(req)
+	if ip := s.client(x); ip.IsValid() {
+		req.Header.Set("X-Forwarded-For", ip.String()) // the peer limits the client, not this edge
+	}
+	resp.Reset()
+	return s.regions.Forward(req, resp, deadline)
+}
+
 // send is one trip through the attempt loop with a request built from the
 // client's: same path (so the channel passes through), same Icon-Options.
 func (s *Server) send(o origin, need upstream.Need, body []byte, resp *fasthttp.Response, deadline time.Time, pol upstream.Policy) upstream.Result {
-	req := fasthttp.AcquireRequest()
+	req := s.nodeRequest(o, body)
 	defer fasthttp.ReleaseRequest(req)
+	return s.pool.Send(need, req, resp, deadline, pol)
+}
+
+// nodeRequest builds what a node (or a peer region) gets; release it.
+func (s *Server) nodeRequest(o origin, body []byte) *fasthttp.Request {
+	req := fasthttp.AcquireRequest()
 	req.Header.SetMethod(fasthttp.MethodPost)
 	req.SetRequestURIBytes(o.path)
 	req.Header.SetContentType("application/json")
@@ -63,7 +91,7 @@ func (s *Server) send(o origin, need upstream.Need, body []byte, resp *fasthttp.
 		req.Header.SetBytesV("Icon-Options", o.iconOptions)
 	}
 	req.SetBodyRaw(body)
-	return s.pool.Send(need, req, resp, deadline, pol)
+	return req
 }
 
 // settleWrite answers a write whose delivery is unknown. A node that knows

@@ -29,6 +29,9 @@ type exchange struct {
 	// clientAddr caches the client's address (see Server.client).
 	clientAddr  netip.Addr
 	clientKnown bool
+	// hopped: another region's edge forwarded this request; it is never
+	// forwarded again.
+	hopped bool
 }
 
 var exchanges = sync.Pool{New: func() any { return new(exchange) }}
@@ -37,6 +40,9 @@ func (s *Server) begin(ctx *fasthttp.RequestCtx, debugAPI bool) *exchange {
 	x := exchanges.Get().(*exchange)
 	x.ctx, x.start, x.debugAPI = ctx, time.Now(), debugAPI
 	x.origin = s.originOf(ctx)
+	if s.regions != nil {
+		x.hopped = len(ctx.Request.Header.Peek(routing.HopHeader)) > 0
+	}
 	return x
 }
 

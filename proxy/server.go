@@ -119,6 +119,24 @@ type Options struct {
 	Capture *capture.Writer
 	// WebSocket serves goloop's websocket API (package wsbridge).
 	WebSocket WebSocketHandler
+	// Failover forwards what no local node can serve to a peer region.
+	Failover Failover
+	// Traffic sees every answered request: its latency and whether it
+	// failed (HTTP 5xx), for the region's public summary.
+	Traffic interface {
+		Observe(took time.Duration, failed bool)
+	}
+	// Ready decides /readyz (after draining); nil: a node is in sync.
+	Ready func() (ready bool, reason string)
+	// Pages are extra GET endpoints on the public port (/region.json, /status).
+	Pages map[string]fasthttp.RequestHandler
+}
+
+// Failover sends a request to another region (package routing's
+// Forwarder): once, relaying the answer unchanged. ok is false when no peer
+// could take it; resp then holds nothing useful.
+type Failover interface {
+	Forward(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) (peer string, ok bool)
 }
 
 // WebSocketHandler serves goloop's websocket API (package wsbridge). The
@@ -152,7 +170,11 @@ type Server struct {
 	access   *accesslog.Logger
 	ws       WebSocketHandler
 	capture  *capture.Writer
-	waits    *waitGuard      // nil: no per-client bound on waits
+	waits    *waitGuard // nil: no per-client bound on waits
+	regions  Failover   // nil: no cross-region failover
+	traffic  interface{ Observe(time.Duration, bool) }
+	ready    func() (bool, string)
+	pages    map[string]fasthttp.RequestHandler
 	chunk    upstream.Policy // a node batch of reads
 }
 
@@ -169,7 +191,11 @@ func New(o Options) (*Server, error) {
 	}
 	cfg := o.Config.withDefaults()
 	s := &Server{cfg: cfg, retries: *cfg.MaxRetries, pool: o.Pool, log: o.Log, cache: o.Cache,
-		limiter: o.Limiter, access: o.AccessLog, ws: o.WebSocket, capture: o.Capture}
+		limiter: o.Limiter, access: o.AccessLog, ws: o.WebSocket, capture: o.Capture,
+		regions: o.Failover, traffic: o.Traffic, ready: o.Ready, pages: o.Pages}
+	if s.ready == nil {
+		s.ready = func() (bool, string) { return o.Pool.Ready(), "no upstream node in sync" }
+	}
 	var err error
 	if s.metrics, err = newMetrics(o.Metrics); err != nil {
 		return nil, err
@@ -258,6 +284,7 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	case string(path) == "/readyz":
 		s.serveReady(ctx)
 	case !s.cfg.AdminOnly && s.serveAdmin(ctx, path):
+	case s.servePage(ctx, path):
 	case bytes.HasPrefix(path, []byte("/api/rosetta")):
 		s.text(ctx, fasthttp.StatusNotFound, "rosetta API is disabled")
 	default:
@@ -290,9 +317,21 @@ func (s *Server) AdminHandler(ctx *fasthttp.RequestCtx) {
 		s.text(ctx, fasthttp.StatusOK, "ok")
 	case string(path) == "/readyz":
 		s.serveReady(ctx)
+	case s.servePage(ctx, path):
 	default:
 		s.text(ctx, fasthttp.StatusNotFound, "Not Found")
 	}
+}
+
+// servePage serves the extra public endpoints; false for any other path.
+func (s *Server) servePage(ctx *fasthttp.RequestCtx, path []byte) bool {
+	h := s.pages[string(path)]
+	if h == nil {
+		return false
+	}
+	h(ctx)
+	s.metrics.httpStatus(ctx.Response.StatusCode())
+	return true
 }
 
 // serveAdmin answers /metrics and /status.json; false for any other path.
@@ -354,9 +393,11 @@ func (s *Server) serveReady(ctx *fasthttp.RequestCtx) {
 	switch {
 	case s.draining.Load():
 		s.text(ctx, fasthttp.StatusServiceUnavailable, "draining")
-	case !s.pool.Ready():
-		s.text(ctx, fasthttp.StatusServiceUnavailable, "no upstream node in sync")
 	default:
+		if ok, why := s.ready(); !ok {
+			s.text(ctx, fasthttp.StatusServiceUnavailable, why)
+			return
+		}
 		s.text(ctx, fasthttp.StatusOK, "ok")
 	}
 }

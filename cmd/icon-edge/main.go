@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/icon-edge/icon-edge/edge"
+	"github.com/icon-edge/icon-edge/routing"
 )
 
 type stringList []string
@@ -72,8 +73,11 @@ func run(args []string) int {
 	pprofAddr := fs.String("pprof", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off by default")
 	var upstreams stringList
 	fs.Var(&upstreams, "upstream", "node base URL, http://host:port or dns+http://name:port (repeatable)")
+	var peers routing.PeerFlags
+	fs.Var(&peers, "peer", "another region's edge, NAME=URL, in order of preference (repeatable; replaces peers: from the file)")
 	o := &overrides{fs: fs, apply: map[string]func(*edge.Config){}}
 	o.str("listen", "address to serve on (default 127.0.0.1:9080)", func(c *edge.Config, v string) { c.Listen = v })
+	o.str("public-url", "this region's public URL, shown in /region.json and on /status", func(c *edge.Config, v string) { c.PublicURL = v })
 	o.str("region", "region name shown in /status.json and logs", func(c *edge.Config, v string) { c.Region = v })
 	o.str("channel", "channel the probes use (/api/v3/{channel})", func(c *edge.Config, v string) { c.Channel = v })
 	o.int64("max-lag", "blocks a node may trail the tip and still serve latest reads (default 2)",
@@ -109,6 +113,9 @@ func run(args []string) int {
 		}
 		if len(upstreams) > 0 {
 			cfg.Upstreams = upstreams
+		}
+		if len(peers) > 0 {
+			cfg.Peers = peers
 		}
 		for _, apply := range given {
 			apply(&cfg)
