@@ -70,7 +70,7 @@ func New(cfg Config, pool *upstream.Pool, reg prometheus.Registerer, log *slog.L
 	b := &Bridge{cfg: cfg, pool: pool, log: log, ctx: ctx, cancel: cancel,
 		wpool:        &sync.Pool{},
 		backlogSlots: make(chan struct{}, cfg.MaxBacklogSessions),
-		hubs: map[string]*hub{}, feeds: map[string][]*feed{}, keyRefs: map[string]int{},
+		hubs:         map[string]*hub{}, feeds: map[string][]*feed{}, keyRefs: map[string]int{},
 		ipSets: map[string]map[string]int{}, perIP: map[string]int{}, clients: map[*client]struct{}{},
 		slots: nodeSlots{open: map[string]int{}, max: cfg.MaxSessionsPerNode, reserve: cfg.blockReserve()}}
 	b.metrics = metrics{

@@ -43,8 +43,8 @@ type request struct {
 type subscription struct {
 	kind     string // "block" or "event"
 	height   int64
-	progress int64  // client's progressInterval, 0 = none
-	filters  []byte // canonical request without height and progressInterval
+	progress int64     // client's progressInterval, 0 = none
+	filters  []byte    // canonical request without height and progressInterval
 	plain    bool      // /block without filters
 	sel      *selector // event filters the bridge can match itself (filter.go)
 }
