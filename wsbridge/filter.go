@@ -3,6 +3,7 @@ package wsbridge
 import (
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/valyala/fastjson"
@@ -39,9 +40,11 @@ var canonicalArg = map[string]*regexp.Regexp{
 
 // shareable returns the selector for req, or nil when the bridge cannot be
 // sure it would match exactly what a node matches: filters a node would
-// refuse, argument types it stores ambiguously (bool), and argument spellings
-// it would normalize (uppercase hex, leading zeros, 0x-prefixed addresses).
-// Those subscriptions keep an upstream session of their own.
+// refuse, argument types it stores ambiguously (bool), argument spellings it
+// would normalize (uppercase hex, leading zeros, 0x-prefixed addresses), and
+// data arguments (a node converts them by the filter's idea of how many
+// arguments are indexed, which need not be the log's, so equal bytes can
+// print differently). Those subscriptions keep an upstream session of their own.
 func shareable(req *request) *selector {
 	fs := req.EventFilters
 	if req.Event != "" {
@@ -60,7 +63,7 @@ func shareable(req *request) *selector {
 			return nil
 		}
 		types := strings.Split(m[2], ",")
-		if len(f.Indexed)+len(f.Data) > len(types) {
+		if len(f.Indexed)+len(f.Data) > len(types) || slices.ContainsFunc(f.Data, func(a *string) bool { return a != nil }) {
 			return nil
 		}
 		for i, arg := range append(append([]*string(nil), f.Indexed...), f.Data...) {
