@@ -65,6 +65,11 @@ type WebSocket struct {
 	SendQueue               int           `yaml:"send_queue"`
 	PingInterval            time.Duration `yaml:"ping_interval"`
 	IdleTimeout             time.Duration `yaml:"idle_timeout"`
+	// Node sessions and distinct subscriptions (docs/operations.md): past
+	// them a subscriber gets goloop's -31005 "too many monitor".
+	MaxSessionsPerNode int `yaml:"max_sessions_per_node"`
+	MaxFilterSetsPerIP int `yaml:"max_filter_sets_per_ip"`
+	MaxFilterSets      int `yaml:"max_filter_sets"`
 }
 
 // Cache configures the answer cache and in-flight coalescing.
@@ -296,6 +301,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Limits.MaxBodyBytesInFlight < int64(c.Limits.MaxBodyBytes) {
 		return bad("limits.max_body_bytes_in_flight", "must be at least limits.max_body_bytes", c.Limits.MaxBodyBytesInFlight)
+	}
+	for _, n := range []struct {
+		name string
+		v    int
+	}{{"websocket.max_sessions_per_node", c.WebSocket.MaxSessionsPerNode},
+		{"websocket.max_filter_sets_per_ip", c.WebSocket.MaxFilterSetsPerIP}, {"websocket.max_filter_sets", c.WebSocket.MaxFilterSets}} {
+		if n.v < 0 {
+			return bad(n.name, "must not be negative (0 = the default)", n.v)
+		}
 	}
 	if c.Limits.MaxConnsPerIP < 0 {
 		return bad("limits.max_conns_per_ip", "must not be negative (0 = unlimited)", c.Limits.MaxConnsPerIP)

@@ -353,3 +353,67 @@ func TestWebSocketWithoutChannelSegmentIs404(t *testing.T) {
 	}
 	c.Close()
 }
+
+// Attack 4 through the edge: one address subscribing /event with 30 distinct
+// filters took every node's websocket sessions, and a new /block subscriber
+// got {"code":0} and then nothing. Every subscriber now hears {"code":0} or
+// goloop's -31005, nodes keep sessions free, and /block is served.
+func TestWebSocketFiltersCannotTakeNodeSessions(t *testing.T) {
+	sim := startSim(t, 3) // goloop's default of 10 sessions per node
+	cfg := edgeConfig(sim)
+	cfg.Channel = "icon_dex"
+	e := startEdge(t, cfg)
+	allInSync(t, e, 3)
+	base := "ws" + strings.TrimPrefix(e.URL(), "http") + "/api/v3/icon_dex/"
+	read := func(c *websocket.Conn) map[string]any {
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var m map[string]any
+		if err := c.ReadJSON(&m); err != nil {
+			t.Fatalf("no answer: %v", err)
+		}
+		return m
+	}
+	accepted, refused := 0, 0
+	for i := 1; i <= 30; i++ {
+		c, _, err := websocket.DefaultDialer.Dial(base+"event", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		first := fmt.Sprintf(`{"height":"%s","event":"Transfer(Address,Address,int)","indexed":[null,null,"0x%x"]}`, hex(sim.Height()), i)
+		if err := c.WriteMessage(websocket.TextMessage, []byte(first)); err != nil {
+			t.Fatal(err)
+		}
+		switch m := read(c); {
+		case m["code"] == 0.0:
+			accepted++
+		case m["code"] == -31005.0 && m["message"] == "too many monitor":
+			refused++
+		default:
+			t.Fatalf("subscription %d answered %v", i, m)
+		}
+	}
+	if accepted == 0 || refused == 0 || accepted+refused != 30 {
+		t.Fatalf("accepted %d, refused %d", accepted, refused)
+	}
+	tip := sim.Height()
+	b, _, err := websocket.DefaultDialer.Dial(base+"block", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf(`{"height":"%s"}`, hex(tip)))); err != nil {
+		t.Fatal(err)
+	}
+	if m := read(b); m["code"] != 0.0 {
+		t.Fatalf("/block subscriber: %v", m)
+	}
+	if m := read(b); m["height"] != hex(tip) {
+		t.Fatalf("/block subscriber got %v, want height %s", m, hex(tip))
+	}
+	for i := 0; i < 3; i++ {
+		if s := sim.Node(i).Stats().WSSessions; s > 8 {
+			t.Fatalf("node %d holds %d sessions (goloop allows 10): the edge must leave some free", i, s)
+		}
+	}
+}
