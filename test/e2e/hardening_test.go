@@ -300,8 +300,7 @@ func TestConnectionsPerAddressCapped(t *testing.T) {
 	if !bytes.HasPrefix(got, []byte("HTTP/1.1 429")) || !bytes.Contains(got, []byte("too many connections from this address")) {
 		t.Fatalf("4th connection from one address: %q", got)
 	}
-	open[0].Close()
-	eventually(t, "a slot freed by a closed connection", func() bool {
+	served := func() bool {
 		c, err := net.Dial("tcp", e.Addr())
 		if err != nil {
 			return false
@@ -311,7 +310,20 @@ func TestConnectionsPerAddressCapped(t *testing.T) {
 		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 		return err == nil && resp.StatusCode == 200
-	})
+	}
+	open[0].Close()
+	eventually(t, "a slot freed by a closed connection", served)
+	// A websocket holds its slot while it lives (the bridge owns the hijacked
+	// connection) and gives it back when it ends.
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(e.URL(), "http")+"/api/v3/icon_dex/block", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if served() {
+		t.Fatal("a 4th connection was served while a websocket and two connections were open")
+	}
+	ws.Close()
+	eventually(t, "the websocket's slot freed", served)
 
 	cfg.RateLimit = &ratelimit.Config{TrustedProxies: []string{"127.0.0.1"}}
 	proxied := startEdge(t, cfg)
