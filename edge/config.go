@@ -122,7 +122,7 @@ type Limits struct {
 	// exempt. 0 = unlimited.
 	MaxConnsPerIP int `yaml:"max_conns_per_ip"`
 	// BodyTimeout bounds receiving a body once its headers are in: a slow
-	// sender gets 408 and the connection closes.
+	// sender's connection is closed without an answer.
 	BodyTimeout time.Duration `yaml:"body_timeout"`
 	// MaxBodyBytesInFlight bounds the memory of request bodies being received
 	// or served, counting what arrived beyond the first 8 KiB of each; past it
