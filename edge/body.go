@@ -26,8 +26,8 @@ const bodyFreeBytes = 8 << 10
 // arrives into fasthttp's pooled body buffer, charging bytes beyond
 // bodyFreeBytes to a budget shared by every connection, under the body
 // timeout set when the headers arrived (a slow sender is closed without an
-// answer, like one that never finished its headers). Only then does the request path run,
-// reading the body with ctx.PostBody() as before.
+// answer, like one that never finished its headers). Only then does the
+// request path run, reading the body with ctx.PostBody() as before.
 type bodyGate struct {
 	next       fasthttp.RequestHandler
 	errorNext  func(*fasthttp.RequestCtx, error)
