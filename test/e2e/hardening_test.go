@@ -315,10 +315,12 @@ func TestConnectionsPerAddressCapped(t *testing.T) {
 	eventually(t, "a slot freed by a closed connection", served)
 	// A websocket holds its slot while it lives (the bridge owns the hijacked
 	// connection) and gives it back when it ends.
-	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(e.URL(), "http")+"/api/v3/icon_dex/block", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var ws *websocket.Conn
+	eventually(t, "a websocket in the slot the last check used", func() bool { // that check's close is noticed asynchronously
+		c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(e.URL(), "http")+"/api/v3/icon_dex/block", nil)
+		ws = c
+		return err == nil
+	})
 	if served() {
 		t.Fatal("a 4th connection was served while a websocket and two connections were open")
 	}
