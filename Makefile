@@ -7,7 +7,7 @@ CMDS     := $(notdir $(wildcard cmd/*))
 # Packages: everything with Go files.
 PKGS     := ./...
 
-.PHONY: all build test test-short demo bench bench-locust bench-restore report-screenshot lint fuzz clean
+.PHONY: all build test test-short test-hardening demo bench bench-locust bench-restore report-screenshot lint fuzz clean
 
 all: build
 
@@ -22,6 +22,14 @@ test: lint
 
 test-short:
 	$(GO) test -count=1 -short $(PKGS)
+
+# The attacks of issue 10 that the listener, body handling and websocket
+# bridge answer, each reproduced over loopback (docs/operations.md).
+test-hardening:
+	$(GO) test -race -count=1 -run 'TestSlowBod|TestIdleConnection|TestBodyBudget|TestConnectionsPerAddress|TestWebSocketWithoutChannel|TestWebSocketFiltersCannot' ./test/e2e
+	$(GO) test -race -count=1 -run 'TestDistinctEventFilters|TestDedicatedSessions|TestIdleHubs|TestSharedFeed|TestShareable|TestCut|TestMatchArg|TestScanners' ./wsbridge
+	$(GO) test -race -count=1 -run 'TestWSBadFirstMessageAndLimit' ./test/iconsim
+	$(GO) test -race -count=1 -run 'TestPathsAndDebugAPI' ./proxy
 
 FUZZTIME ?= 30s
 fuzz:

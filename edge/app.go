@@ -90,23 +90,28 @@ func Start(cfg Config, log *slog.Logger) (*Edge, error) {
 	e.cancel = cancel
 	e.pool.Start(ctx)
 	e.geo.start(ctx)
+	// Bodies are streamed and read by the gate (body.go), so memory follows
+	// what clients send, not what they declare; connections are capped per
+	// client address by the listener (conncap.go), not by fasthttp.
+	gate := newBodyGate(e.proxy.Handler, e.proxy.ErrorHandler, cfg.Limits, e.registry)
 	e.server = &fasthttp.Server{
-		Handler:               e.proxy.Handler,
-		ErrorHandler:          e.proxy.ErrorHandler,
+		Handler:               gate.handle,
+		ErrorHandler:          gate.errorHandler,
+		HeaderReceived:        gate.headerReceived,
+		StreamRequestBody:     true,
 		Name:                  "icon-edge",
 		NoDefaultServerHeader: true,
 		MaxRequestBodySize:    cfg.Limits.MaxBodyBytes,
 		IdleTimeout:           cfg.Limits.IdleTimeout,
 		ReadTimeout:           cfg.Limits.ReadTimeout,
 		WriteTimeout:          cfg.Limits.WriteTimeout,
-		MaxConnsPerIP:         cfg.Limits.MaxConnsPerIP,
 		CloseOnShutdown:       true,
 		// Websockets outlive their hijack handler's bookkeeping: fasthttp must
 		// neither close nor recycle a hijacked connection (wsbridge owns it).
 		KeepHijackedConns: true,
 		Logger:            slogPrintf{log},
 	}
-	go func() { e.served <- e.server.Serve(ln) }()
+	go func() { e.served <- e.server.Serve(e.capConns(ln)) }()
 	if cfg.AdminListen != "" {
 		if err := e.startAdmin(cfg.AdminListen); err != nil {
 			_ = e.Close()

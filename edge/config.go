@@ -90,6 +90,11 @@ type WebSocket struct {
 	SendQueue               int           `yaml:"send_queue"`
 	PingInterval            time.Duration `yaml:"ping_interval"`
 	IdleTimeout             time.Duration `yaml:"idle_timeout"`
+	// Node sessions and distinct subscriptions (docs/operations.md): past
+	// them a subscriber gets goloop's -31005 "too many monitor".
+	MaxSessionsPerNode int `yaml:"max_sessions_per_node"`
+	MaxFilterSetsPerIP int `yaml:"max_filter_sets_per_ip"`
+	MaxFilterSets      int `yaml:"max_filter_sets"`
 }
 
 // Cache configures the answer cache and in-flight coalescing.
@@ -132,11 +137,22 @@ type Limits struct {
 	MaxWaitsPerNode   int           `yaml:"max_waits_per_node"`
 	MaxWaitsPerClient int           `yaml:"max_waits_per_client"`
 	IdleTimeout       time.Duration `yaml:"idle_timeout"`
-	// ReadTimeout bounds reading one request (headers and body), so a slow
-	// sender cannot hold a connection; WriteTimeout bounds writing an answer.
-	ReadTimeout   time.Duration `yaml:"read_timeout"`
-	WriteTimeout  time.Duration `yaml:"write_timeout"`
-	MaxConnsPerIP int           `yaml:"max_conns_per_ip"`
+	// ReadTimeout bounds waiting for and reading one request's headers (its
+	// body then has BodyTimeout), so a slow sender cannot hold a connection;
+	// WriteTimeout bounds writing an answer.
+	ReadTimeout  time.Duration `yaml:"read_timeout"`
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// MaxConnsPerIP bounds open connections per client address (IPv6: per
+	// ratelimit.ipv6_prefix_len, default /64); ratelimit.trusted_proxies are
+	// exempt. 0 = unlimited.
+	MaxConnsPerIP int `yaml:"max_conns_per_ip"`
+	// BodyTimeout bounds receiving a body once its headers are in: a slow
+	// sender's connection is closed without an answer.
+	BodyTimeout time.Duration `yaml:"body_timeout"`
+	// MaxBodyBytesInFlight bounds the memory of request bodies being received
+	// or served, counting what arrived beyond the first 8 KiB of each; past it
+	// a body is refused with 503 (docs/operations.md).
+	MaxBodyBytesInFlight int64 `yaml:"max_body_bytes_in_flight"`
 	// NodeMaxRPS caps requests per second to each node (0 = no cap); excess
 	// waits up to NodeMaxWait, then is shed with 503.
 	NodeMaxRPS  int           `yaml:"node_max_rps"`
@@ -165,7 +181,8 @@ func Defaults() Config {
 		Limits: Limits{MaxBodyBytes: 1 << 20, MaxBatch: 100, NodeBatchLimit: 10, RequestTimeout: 10 * time.Second,
 			AttemptTimeout: 3 * time.Second, MaxRetries: 2, DefaultWaitTimeout: 10 * time.Second,
 			MaxWaitTimeout: 60 * time.Second, MaxConnsPerNode: 512, MaxWaitsPerNode: 256, MaxWaitsPerClient: 16, IdleTimeout: 90 * time.Second,
-			NodeMaxWait: 50 * time.Millisecond, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second},
+			NodeMaxWait: 50 * time.Millisecond, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
+			MaxConnsPerIP: 256, BodyTimeout: 5 * time.Second, MaxBodyBytesInFlight: 64 << 20},
 		Shutdown:  Shutdown{DrainDelay: 5 * time.Second, Timeout: 30 * time.Second},
 		Cache:     Cache{Enabled: true, MaxBytes: 256 << 20, FinalityDepth: 1},
 		WebSocket: WebSocket{Enabled: true, MaxConnections: 10000},
@@ -262,6 +279,7 @@ func (c *Config) Validate() error {
 		{"limits.attempt_timeout", c.Limits.AttemptTimeout}, {"limits.default_wait_timeout", c.Limits.DefaultWaitTimeout},
 		{"limits.max_wait_timeout", c.Limits.MaxWaitTimeout}, {"limits.idle_timeout", c.Limits.IdleTimeout},
 		{"limits.read_timeout", c.Limits.ReadTimeout}, {"limits.write_timeout", c.Limits.WriteTimeout},
+		{"limits.body_timeout", c.Limits.BodyTimeout},
 		{"shutdown.timeout", c.Shutdown.Timeout}} {
 		if d.v <= 0 {
 			return bad(d.name, "must be a positive duration like 500ms or 10s", d.v)
@@ -314,6 +332,18 @@ func (c *Config) Validate() error {
 	}
 	if c.Limits.NodeMaxRPS < 0 || c.Limits.NodeMaxWait < 0 {
 		return bad("limits.node_max_rps", "node_max_rps and node_max_wait must not be negative", c.Limits.NodeMaxRPS)
+	}
+	if c.Limits.MaxBodyBytesInFlight < int64(c.Limits.MaxBodyBytes) {
+		return bad("limits.max_body_bytes_in_flight", "must be at least limits.max_body_bytes", c.Limits.MaxBodyBytesInFlight)
+	}
+	for _, n := range []struct {
+		name string
+		v    int
+	}{{"websocket.max_sessions_per_node", c.WebSocket.MaxSessionsPerNode},
+		{"websocket.max_filter_sets_per_ip", c.WebSocket.MaxFilterSetsPerIP}, {"websocket.max_filter_sets", c.WebSocket.MaxFilterSets}} {
+		if n.v < 0 {
+			return bad(n.name, "must not be negative (0 = the default)", n.v)
+		}
 	}
 	if c.Limits.MaxConnsPerIP < 0 {
 		return bad("limits.max_conns_per_ip", "must not be negative (0 = unlimited)", c.Limits.MaxConnsPerIP)

@@ -28,6 +28,7 @@ func newBridge(cfg Config, pool *upstream.Pool, reg prometheus.Registerer, log *
 		DefaultChannel: cfg.Channel, Channels: channels(cfg.Channel), MaxConnections: w.MaxConnections, MaxConnsPerIP: w.MaxConnsPerIP,
 		MaxMessageSize: w.MaxMessageSize, MaxSubscriptionsPerConn: w.MaxSubscriptionsPerConn, SendQueue: w.SendQueue,
 		PingInterval: w.PingInterval, IdleTimeout: w.IdleTimeout,
+		MaxSessionsPerNode: w.MaxSessionsPerNode, MaxFilterSetsPerIP: w.MaxFilterSetsPerIP, MaxFilterSets: w.MaxFilterSets,
 	}
 	if lim != nil {
 		// Per-IP websocket limits must count clients, not the proxy in front.

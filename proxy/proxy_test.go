@@ -112,6 +112,10 @@ func TestPathsAndDebugAPI(t *testing.T) {
 		{"GET", "/admin/chain", 404, "Not Found <nil>"},
 		{"GET", "/healthz", 200, "ok"},
 		{"GET", "/api/v3/icon_dex/block", 400, "Bad Request\nwebsocket: the client is not using the websocket protocol: 'upgrade' token not found in 'Connection' header"},
+		{"GET", "/api/v3//event/", 400, "Bad Request\nwebsocket: the client is not using the websocket protocol: 'upgrade' token not found in 'Connection' header"},
+		{"GET", "/api/v3/block", 404, "Not Found <nil>"}, // no channel segment: 404 on goloop
+		{"GET", "/api/v3/event", 404, "Not Found <nil>"},
+		{"GET", "/api/v3/a/b/block", 404, "Not Found <nil>"},
 		{"GET", "/readyz", 503, "no upstream node in sync"},
 	} {
 		status, body := do(s, c.method, c.path, "")

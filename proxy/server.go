@@ -351,7 +351,7 @@ func (s *Server) serveAdmin(ctx *fasthttp.RequestCtx, path []byte) bool {
 // The channel goes to the node unchanged, so an unknown one gets the node's
 // own 404 "No channel".
 func (s *Server) serveAPI(ctx *fasthttp.RequestCtx, rest []byte, debugAPI bool) {
-	if !debugAPI && ctx.IsGet() && (bytes.HasSuffix(rest, []byte("/block")) || bytes.HasSuffix(rest, []byte("/event"))) {
+	if !debugAPI && ctx.IsGet() && isWebSocketPath(ctx.Request.URI().PathOriginal()) {
 		// A websocket path without the upgrade: goloop's websocket library answers this.
 		ctx.Response.Header.Set("Sec-Websocket-Version", "13")
 		ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")

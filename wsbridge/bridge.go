@@ -36,10 +36,14 @@ type Bridge struct {
 
 	mu      sync.Mutex
 	hubs    map[string]*hub
+	feeds   map[string][]*feed // by channel
+	keyRefs map[string]int     // admitted clients per hub key
+	ipSets  map[string]map[string]int
 	perIP   map[string]int
 	open    int
 	clients map[*client]struct{}
 	closed  bool
+	slots   nodeSlots
 
 	fast *fastBridge
 
@@ -51,6 +55,7 @@ type Bridge struct {
 type metrics struct {
 	conns, upstreamSessions        prometheus.Gauge
 	relayed, resubscriptions, slow prometheus.Counter
+	refused                        *prometheus.CounterVec
 }
 
 // New builds a bridge over pool; metrics register on reg (nil: not registered).
@@ -65,7 +70,9 @@ func New(cfg Config, pool *upstream.Pool, reg prometheus.Registerer, log *slog.L
 	b := &Bridge{cfg: cfg, pool: pool, log: log, ctx: ctx, cancel: cancel,
 		wpool:        &sync.Pool{},
 		backlogSlots: make(chan struct{}, cfg.MaxBacklogSessions),
-		hubs:         map[string]*hub{}, perIP: map[string]int{}, clients: map[*client]struct{}{}}
+		hubs:         map[string]*hub{}, feeds: map[string][]*feed{}, keyRefs: map[string]int{},
+		ipSets: map[string]map[string]int{}, perIP: map[string]int{}, clients: map[*client]struct{}{},
+		slots: nodeSlots{open: map[string]int{}, max: cfg.MaxSessionsPerNode, reserve: cfg.blockReserve()}}
 	b.metrics = metrics{
 		conns: prometheus.NewGauge(prometheus.GaugeOpts{Name: "icon_edge_ws_connections",
 			Help: "Open client websocket connections."}),
@@ -77,10 +84,13 @@ func New(cfg Config, pool *upstream.Pool, reg prometheus.Registerer, log *slog.L
 			Help: "Upstream subscriptions reopened on a node after the previous one broke or fell behind."}),
 		slow: prometheus.NewCounter(prometheus.CounterOpts{Name: "icon_edge_ws_slow_client_disconnects_total",
 			Help: "Clients disconnected because their send buffer was full."}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "icon_edge_ws_subscriptions_refused_total",
+			Help: "Subscriptions answered -31005 \"too many monitor\", by limit: filter_sets_per_ip, filter_sets, sessions."},
+			[]string{"reason"}),
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{b.metrics.conns, b.metrics.upstreamSessions, b.metrics.relayed,
-			b.metrics.resubscriptions, b.metrics.slow} {
+			b.metrics.resubscriptions, b.metrics.slow, b.metrics.refused} {
 			if err := reg.Register(c); err != nil {
 				cancel()
 				return nil, err
@@ -154,6 +164,18 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	h, refused := b.subscribe(ip, channel, sub)
+	if h == nil {
+		// goloop's answer when it has no session left: the error, then the
+		// socket drops without a close frame.
+		b.metrics.refused.WithLabelValues(refused).Inc()
+		_ = conn.WriteJSON(errTooManyMonitor)
+		return
+	}
+	defer b.unsubscribe(ip, channel, sub)
+	if conn.WriteJSON(wsError{Code: 0}) != nil {
+		return
+	}
 	c := &client{b: b, conn: conn, sub: sub, q: make(chan *entry, b.cfg.SendQueue), done: make(chan struct{}),
 		cursor: before(sub.height)}
 	if !b.register(c) {
@@ -164,7 +186,6 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer close(writerDone)
 		c.writeLoop()
 	}()
-	h := b.hubFor(sub, channel, sub.height)
 	for {
 		ok, closed := h.attach(c)
 		if ok {
@@ -188,9 +209,9 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b.unregister(c)
 }
 
-// handshake reads and answers the client's first message as goloop does: a
-// bad one gets goloop's error object, then the socket drops without a close
-// frame.
+// handshake reads the client's first message and answers a bad one as
+// goloop does: its error object, then the socket drops without a close
+// frame. A good one is answered {"code":0} once a hub is found for it.
 func (b *Bridge) handshake(conn *websocket.Conn, kind string) (*subscription, bool) {
 	// No gorilla read limit: it would close with an empty reason. Messages
 	// are read only up to MaxMessageSize+1 bytes here and in readLoop.
@@ -222,9 +243,6 @@ func (b *Bridge) handshake(conn *websocket.Conn, kind string) (*subscription, bo
 	sub, werr := parseRequest(msg, kind)
 	if werr != nil {
 		_ = conn.WriteJSON(werr)
-		return nil, false
-	}
-	if conn.WriteJSON(wsError{Code: 0}) != nil {
 		return nil, false
 	}
 	return sub, true

@@ -189,7 +189,7 @@ func (c *client) catchUp(ctx context.Context, channel string, h *hub) {
 		}
 		joined = tryJoin()
 		return !joined
-	})
+	}, false)
 	if err != nil && !joined {
 		c.kick(websocket.CloseInternalServerErr, truncReason("upstream: "+err.Error()))
 	}

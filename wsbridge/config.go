@@ -52,6 +52,20 @@ type Config struct {
 	// HubLinger keeps a hub's upstream session open this long after its last
 	// client left, so reconnecting clients do not churn node sessions. Default 5s.
 	HubLinger time.Duration
+	// MaxSessionsPerNode bounds the upstream sessions the bridge opens on one
+	// node, below the node's own limit (goloop: 10), so other users of the
+	// node keep some. Of these, one per channel (at least one) is kept for
+	// the plain /block hubs. Default 8.
+	MaxSessionsPerNode int
+	// MaxFilterSetsPerIP bounds the distinct subscriptions (filter sets;
+	// plain /block is not one) a client address holds at once; past it the
+	// client gets goloop's -31005 "too many monitor". Default 8.
+	MaxFilterSetsPerIP int
+	// MaxFilterSets bounds distinct filter sets in total. Event filters the
+	// bridge can match itself share upstream sessions (up to 64 filters
+	// each); others take a session each, and subscriptions that would need
+	// more sessions than the nodes allow are refused with -31005. Default 512.
+	MaxFilterSets int
 	// MaxBacklogSessions bounds upstream sessions that serve clients asking for
 	// heights older than the hubs' history (goloop nodes allow 10 sessions).
 	// Further such clients wait for a slot. Default 4.
@@ -107,6 +121,18 @@ func (c *Config) setDefaults() error {
 	if c.MaxBacklogSessions <= 0 {
 		c.MaxBacklogSessions = 4
 	}
+	if c.MaxSessionsPerNode <= 0 {
+		c.MaxSessionsPerNode = 8
+	}
+	if c.MaxSessionsPerNode <= c.blockReserve() {
+		return errors.New("wsbridge: MaxSessionsPerNode must exceed the sessions kept for /block (one per channel)")
+	}
+	if c.MaxFilterSetsPerIP <= 0 {
+		c.MaxFilterSetsPerIP = 8
+	}
+	if c.MaxFilterSets <= 0 {
+		c.MaxFilterSets = 512
+	}
 	if c.UpstreamStallTimeout <= 0 {
 		c.UpstreamStallTimeout = 15 * time.Second
 	}
@@ -127,3 +153,7 @@ func (c *Config) setDefaults() error {
 	}
 	return nil
 }
+
+// blockReserve is how many of each node's sessions only plain /block hubs
+// may use: one per channel they can be on.
+func (c *Config) blockReserve() int { return max(len(c.Channels), 1) }

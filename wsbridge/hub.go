@@ -26,18 +26,24 @@ type entry struct {
 	at       pos
 	progress bool
 	msg      *websocket.PreparedMessage
+	raw      []byte // the node's bytes until published, for a shared feed to cut from
 	recv     time.Time
 }
 
 // hub is one upstream subscription following the head for every client with
 // the same kind, channel and filters. It keeps the last cfg.History entries
-// so that clients asking for a recent height can join it without a gap.
+// so that clients asking for a recent height can join it without a gap. Its
+// notifications come from a session of its own, or, for event filters the
+// bridge can match itself (sel), from a feed shared with other hubs.
 type hub struct {
 	b       *Bridge
 	key     string
 	kind    string
 	channel string
 	filters []byte
+	plain   bool      // /block without filters: the hub every block subscriber shares
+	sel     *selector // set when fed by a shared feed
+	feed    *feed     // guarded by b.mu
 	cancel  context.CancelFunc
 
 	mu      sync.Mutex
@@ -49,15 +55,24 @@ type hub struct {
 	linger  *time.Timer
 }
 
-// hubFor returns the live hub for sub, creating it to start at from (or at
-// the tip when from is far behind it: those clients catch up on their own).
+func hubKey(sub *subscription, channel string) string {
+	return sub.kind + "\x00" + channel + "\x00" + string(sub.filters)
+}
+
+// hubFor returns the live hub for sub, creating it (for a client already
+// admitted by subscribe whose hub closed meanwhile).
 func (b *Bridge) hubFor(sub *subscription, channel string, from int64) *hub {
-	key := sub.kind + "\x00" + channel + "\x00" + string(sub.filters)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if h := b.hubs[key]; h != nil {
+	if h := b.hubs[hubKey(sub, channel)]; h != nil {
 		return h
 	}
+	return b.newHubLocked(sub, channel, from)
+}
+
+// newHubLocked creates the hub for sub, starting at from (or at the tip when
+// from is far behind it: those clients catch up on their own).
+func (b *Bridge) newHubLocked(sub *subscription, channel string, from int64) *hub {
 	// A hub serves everyone who follows the head: it never starts ahead of
 	// the tip (a client asking for a future height must not park it there;
 	// such a client simply waits, as its cursor skips what it did not ask for)
@@ -66,14 +81,19 @@ func (b *Bridge) hubFor(sub *subscription, channel string, from int64) *hub {
 		from = tip
 	}
 	ctx, cancel := context.WithCancel(b.ctx)
-	h := &hub{b: b, key: key, kind: sub.kind, channel: channel, filters: sub.filters, cancel: cancel,
-		clients: map[*client]struct{}{}, covered: before(from), last: before(from)}
+	h := &hub{b: b, key: hubKey(sub, channel), kind: sub.kind, channel: channel, filters: sub.filters,
+		plain: sub.plain, cancel: cancel, clients: map[*client]struct{}{}, covered: before(from), last: before(from)}
 	h.linger = time.AfterFunc(b.cfg.HubLinger, h.closeIfIdle)
-	b.hubs[key] = h
+	b.hubs[h.key] = h
+	if sub.sel != nil && fitsAlone(sub.sel) {
+		h.sel = sub.sel
+		b.joinFeedLocked(h)
+		return h
+	}
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
-		err := b.follow(ctx, h.kind, h.channel, h.filters, h.lastPos, h.publish)
+		err := b.follow(ctx, h.kind, h.channel, h.filters, h.lastPos, h.publish, h.plain)
 		if err != nil && ctx.Err() == nil {
 			h.fail(err)
 		}
@@ -140,17 +160,36 @@ func (h *hub) detach(c *client) {
 func (h *hub) closeIfIdle() {
 	h.b.mu.Lock()
 	defer h.b.mu.Unlock()
+	if h.b.keyRefs[h.key] > 0 {
+		return // a client admitted for it is about to attach
+	}
+	h.shutIfIdleLocked()
+}
+
+// shutIfIdleLocked closes h if no client is attached (b.mu held).
+func (h *hub) shutIfIdleLocked() bool {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if len(h.clients) > 0 || h.closed {
-		return
+		h.mu.Unlock()
+		return false
 	}
 	h.closed = true
 	h.hist = nil
+	h.mu.Unlock()
+	h.linger.Stop()
+	h.removeLocked()
+	return true
+}
+
+// removeLocked takes a closed hub off the bridge and its feed (b.mu held).
+func (h *hub) removeLocked() {
 	if h.b.hubs[h.key] == h {
 		delete(h.b.hubs, h.key)
 	}
 	h.cancel()
+	if h.feed != nil {
+		h.feed.leaveLocked(h)
+	}
 }
 
 // publish hands e to every client; called by the upstream reader only.
@@ -166,6 +205,7 @@ func (h *hub) publish(e *entry) bool {
 		return true
 	}
 	h.last = e.at
+	e.raw = nil // msg holds its own copy; history need not keep two
 	h.hist = append(h.hist, e)
 	if over := len(h.hist) - h.b.cfg.History; over > 0 {
 		h.covered = h.hist[over-1].at
@@ -190,9 +230,7 @@ func (h *hub) publish(e *entry) bool {
 func (h *hub) fail(err error) {
 	h.b.log.Warn("wsbridge: hub failed", "kind", h.kind, "channel", h.channel, "err", err)
 	h.b.mu.Lock()
-	if h.b.hubs[h.key] == h {
-		delete(h.b.hubs, h.key)
-	}
+	h.removeLocked()
 	h.b.mu.Unlock()
 	h.mu.Lock()
 	h.closed = true

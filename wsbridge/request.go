@@ -43,8 +43,10 @@ type request struct {
 type subscription struct {
 	kind     string // "block" or "event"
 	height   int64
-	progress int64  // client's progressInterval, 0 = none
-	filters  []byte // canonical request without height and progressInterval
+	progress int64     // client's progressInterval, 0 = none
+	filters  []byte    // canonical request without height and progressInterval
+	plain    bool      // /block without filters
+	sel      *selector // event filters the bridge can match itself (filter.go)
 }
 
 // parseRequest validates msg as goloop does and returns the error object
@@ -109,12 +111,17 @@ func parseRequest(msg []byte, kind string) (*subscription, *wsError) {
 	if req.Logs != "" && req.Logs != "0x0" && req.Logs != "0x1" {
 		return nil, errBadRequest // goloop's hex bool fails to decode
 	}
+	var sel *selector
+	if kind == "event" {
+		sel = shareable(&req)
+	}
 	req.Height, req.ProgressInterval = nil, ""
 	canon, err := json.Marshal(&req)
 	if err != nil {
 		return nil, errBadRequest
 	}
-	return &subscription{kind: kind, height: h, progress: progress, filters: canon}, nil
+	return &subscription{kind: kind, height: h, progress: progress, filters: canon, sel: sel,
+		plain: kind == "block" && len(req.EventFilters) == 0}, nil
 }
 
 // upstreamRequest is the first message the bridge sends a node: the canonical

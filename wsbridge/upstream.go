@@ -26,17 +26,19 @@ func (r *rejectedError) Error() string { return fmt.Sprintf("%d %s", r.e.Code, r
 // follow keeps one subscription alive across nodes: each session starts
 // where the previous delivered position ends, and sink drops what was seen.
 // It returns when ctx ends, sink returns false, or a node rejects the request.
+// Each session takes one of its node's session slots (slots.go); block marks
+// the shared plain /block hub, which may use the slots kept for it.
 func (b *Bridge) follow(ctx context.Context, kind, channel string, filters []byte, last func() pos,
-	sink func(*entry) bool) error {
+	sink func(*entry) bool, block bool) error {
 	var tried []*upstream.Node
 	backoff := 20 * time.Millisecond
 	first := true
 	rejections := 0
 	for ctx.Err() == nil {
-		n := b.pool.Pick(upstream.Need{Latest: true}, tried)
+		n := b.pickNode(tried, block)
 		if n == nil && len(tried) > 0 {
 			tried = tried[:0]
-			n = b.pool.Pick(upstream.Need{Latest: true}, nil)
+			n = b.pickNode(nil, block)
 		}
 		if n == nil {
 			select {
@@ -57,6 +59,7 @@ func (b *Bridge) follow(ctx context.Context, kind, channel string, filters []byt
 			from = p.h // part of block p.h was delivered; sink drops the rest
 		}
 		delivered, stop, err := b.session(ctx, n, kind, channel, filters, from, sink)
+		b.slots.release(n.URL())
 		if stop || ctx.Err() != nil {
 			return nil
 		}
@@ -192,7 +195,8 @@ func parseNotification(p *fastjson.Parser, kind string, msg []byte) (*entry, err
 			e.at.i = i
 		}
 	}
-	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, append([]byte(nil), msg...))
+	e.raw = append([]byte(nil), msg...)
+	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, e.raw)
 	if err != nil {
 		return nil, err
 	}
