@@ -50,6 +50,8 @@ type Config struct {
 	// nearest): polled for health, and where requests go that no local
 	// node can serve.
 	Peers []routing.PeerConfig `yaml:"peers"`
+	// PeerPollInterval is how often each peer's /region.json is read.
+	PeerPollInterval time.Duration `yaml:"peer_poll_interval"`
 	// Readiness is /readyz with hysteresis (min_synced_nodes, flip_after).
 	Readiness routing.VerdictConfig `yaml:"readiness"`
 	// Cloudflare declares the geo load balancer (icon-edge cloudflare
@@ -183,9 +185,10 @@ func Defaults() Config {
 			MaxWaitTimeout: 60 * time.Second, MaxConnsPerNode: 512, MaxWaitsPerNode: 256, MaxWaitsPerClient: 16, IdleTimeout: 90 * time.Second,
 			NodeMaxWait: 50 * time.Millisecond, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
 			MaxConnsPerIP: 256, BodyTimeout: 5 * time.Second, MaxBodyBytesInFlight: 64 << 20},
-		Shutdown:  Shutdown{DrainDelay: 5 * time.Second, Timeout: 30 * time.Second},
-		Cache:     Cache{Enabled: true, MaxBytes: 256 << 20, FinalityDepth: 1},
-		WebSocket: WebSocket{Enabled: true, MaxConnections: 10000},
+		Shutdown:         Shutdown{DrainDelay: 5 * time.Second, Timeout: 30 * time.Second},
+		PeerPollInterval: 5 * time.Second,
+		Cache:            Cache{Enabled: true, MaxBytes: 256 << 20, FinalityDepth: 1},
+		WebSocket:        WebSocket{Enabled: true, MaxConnections: 10000},
 	}
 }
 
@@ -353,6 +356,9 @@ func (c *Config) Validate() error {
 	}
 	if err := routing.ValidatePeers(c.regionName(), c.Peers); err != nil {
 		return fmt.Errorf("config: %w", err)
+	}
+	if c.PeerPollInterval <= 0 {
+		return bad("peer_poll_interval", "must be a positive duration like 5s", c.PeerPollInterval)
 	}
 	if err := c.Readiness.Validate(); err != nil {
 		return fmt.Errorf("config: readiness.%w", err)

@@ -43,7 +43,7 @@ func newGeo(cfg Config, pool *upstream.Pool, reg prometheus.Registerer, e *Edge)
 		interval: cfg.Health.ProbeInterval}
 	if len(cfg.Peers) > 0 {
 		var err error
-		g.peers, err = routing.NewPeerPoller(routing.PeerPollerConfig{Self: g.name, Peers: cfg.Peers,
+		g.peers, err = routing.NewPeerPoller(routing.PeerPollerConfig{Self: g.name, Peers: cfg.Peers, Interval: cfg.PeerPollInterval,
 			Registry: reg, History: g.history, Logger: e.log})
 		if err != nil {
 			return nil, fmt.Errorf("config: peers: %w", err)

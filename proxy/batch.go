@@ -139,10 +139,10 @@ func (s *Server) sendChunk(o origin, chunk []*call, body []byte, deadline time.T
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
 	r := s.send(o, need, body, resp, deadline, s.chunk)
+	if mayFailover && (!r.Answered() || r.Outcome == upstream.OutcomeHTTP5xx) {
+		return false
+	}
 	if !r.Answered() {
-		if mayFailover {
-			return false
-		}
 		edgeFailure(resp, nil, r.Outcome, r.Tried == 0)
 	}
 	splitChunkAnswer(chunk, resp, r.Node, r.Retries)

@@ -46,15 +46,19 @@ func (s *Server) forward(x *exchange, c *call, body []byte, resp *fasthttp.Respo
 		s.settleWrite(c, x.origin.path, resp)
 	case errors.Is(r.Err, upstream.ErrWaitBudget):
 		setJSON(resp, fasthttp.StatusServiceUnavailable, icon.AppendResponseError(nil, c.id, errNodesBusyWaiting))
-	case !r.Answered():
-		// No local node answered, and a write was not sent: another region
-		// may serve it, once.
+	case r.Answered() && (r.Outcome != upstream.OutcomeHTTP5xx || c.method.Kind == routing.Write):
+		// The node's answer stands (a write a node answered was delivered).
+	default:
+		// No local node served it (a write: none took it): another region
+		// may, once.
 		if peer, ok := s.failover(x, body, resp, deadline); ok {
 			c.upstream = "region:" + peer
 			return
 		}
-		// A write that no node took was never sent: the client may resend it.
-		edgeFailure(resp, c.id, r.Outcome, r.Tried == 0 || c.method.Kind == routing.Write)
+		if !r.Answered() {
+			// A write that no node took was never sent: the client may resend it.
+			edgeFailure(resp, c.id, r.Outcome, r.Tried == 0 || c.method.Kind == routing.Write)
+		}
 	}
 }
 
@@ -69,8 +73,13 @@ func (s *Server) failover(x *exchange, body []byte, resp *fasthttp.Response, dea
 	if ip := s.client(x); ip.IsValid() {
 		req.Header.Set("X-Forwarded-For", ip.String()) // the peer limits the client, not this edge
 	}
-	resp.Reset()
-	return s.regions.Forward(req, resp, deadline)
+	answer := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(answer)
+	peer, ok := s.regions.Forward(req, answer, deadline)
+	if ok {
+		answer.CopyTo(resp)
+	}
+	return peer, ok
 }
 
 // send is one trip through the attempt loop with a request built from the
