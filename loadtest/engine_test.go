@@ -72,8 +72,12 @@ func checkSchedule(t *testing.T, got []arrival, want []time.Duration) {
 	p95 := time.Duration(errs[len(errs)*95/100])
 	worst := time.Duration(errs[len(errs)-1])
 	t.Logf("arrival error p95 %v max %v", p95, worst)
-	if p95 > 10*time.Millisecond || worst > 60*time.Millisecond {
-		t.Fatalf("arrivals off schedule: p95 error %v, max %v", p95, worst)
+	// Bounds relative to the schedule's span, not absolute times: a busy
+	// machine delays sends by tens of milliseconds, but a tester ignoring
+	// the schedule (all at once, or serially) is off by a large share of it.
+	span := want[len(want)-1] - want[0]
+	if p95 > max(10*time.Millisecond, span/8) || worst > max(60*time.Millisecond, span/3) {
+		t.Fatalf("arrivals off schedule: p95 error %v, max %v over a %v schedule", p95, worst, span)
 	}
 }
 

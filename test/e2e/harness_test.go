@@ -50,7 +50,16 @@ func startEdge(t *testing.T, cfg edge.Config) *edge.Edge {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close() })
-	eventually(t, "edge ready", func() bool { return e.Pool().Ready() })
+	// Ready as a balancer sees it: /readyz, which flips only after the
+	// region verdict's consecutive observations.
+	eventually(t, "edge ready", func() bool {
+		resp, err := client.Get(e.URL() + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 	return e
 }
 
