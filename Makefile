@@ -7,7 +7,7 @@ CMDS     := $(notdir $(wildcard cmd/*))
 # Packages: everything with Go files.
 PKGS     := ./...
 
-.PHONY: all build test test-short test-hardening demo bench bench-locust bench-restore report-screenshot lint fuzz clean
+.PHONY: all build test test-short test-hardening demo demo-geo bench bench-locust bench-restore report-screenshot lint fuzz clean
 
 all: build
 
@@ -41,6 +41,11 @@ lint:
 
 demo: build
 	./scripts/demo.sh
+
+# Three regions on one machine: Cloudflare objects applied to a local fake,
+# one region taken down under traffic, 0 failed requests (docs/geo.md).
+demo-geo: build
+	$(BIN)/icon-geo-demo --icon-edge $(BIN)/icon-edge
 
 # Direct vs icon-edge vs nginx, cache and limiter ratios, Go hot-path benchmarks,
 # websocket bridge memory and relay latency. Needs wrk and nginx (apt-get install wrk nginx-light).

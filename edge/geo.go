@@ -35,6 +35,7 @@ type geo struct {
 	health    *cloudflare.HealthPoller
 	draining  atomic.Bool
 	interval  time.Duration
+	lastTip   atomic.Int64 // the highest tip seen: a region whose nodes all died still says where it was
 }
 
 func newGeo(cfg Config, pool *upstream.Pool, reg prometheus.Registerer, e *Edge) (*geo, error) {
@@ -92,6 +93,9 @@ func (g *geo) start(ctx context.Context) {
 }
 
 func (g *geo) observe(now time.Time) {
+	if tip := g.pool.Tip(); tip > g.lastTip.Load() {
+		g.lastTip.Store(tip)
+	}
 	g.verdict.Observe(routing.Observation{InSync: g.inSync(), Draining: g.draining.Load()})
 	g.history.Record(g.name, now, g.verdict.Ready())
 }
@@ -116,7 +120,7 @@ func (g *geo) ready() (bool, string) {
 // summary is /region.json: counts, never node addresses.
 func (g *geo) summary() routing.RegionSummary {
 	s := routing.RegionSummary{Name: g.name, Ready: g.verdict.Ready() && !g.draining.Load(), InSync: g.inSync(),
-		Total: len(g.pool.Nodes()), Tip: max(g.pool.Tip(), 0), Version: version.Version, PublicURL: g.publicURL,
+		Total: len(g.pool.Nodes()), Tip: max(g.pool.Tip(), g.lastTip.Load(), 0), Version: version.Version, PublicURL: g.publicURL,
 		ObservedAt: time.Now().UTC()}
 	s.SetWindow(g.window.Stats())
 	return s
