@@ -157,8 +157,10 @@ func (n *Node) markSuccess(fromProbe bool, hc *HealthConfig) bool {
 }
 
 // markFailure records a failed probe. It returns true when the node was
-// ejected because of it.
-func (n *Node) markFailure(err error, hc *HealthConfig, now time.Time) bool {
+// ejected because of it: after EjectAfter probes in a row that got no
+// answer, or three times as many that got an error answer (a node failing
+// a share of requests keeps serving the rest; retries cover the others).
+func (n *Node) markFailure(err error, answered bool, hc *HealthConfig, now time.Time) bool {
 	n.failures.Add(1)
 	n.mu.Lock()
 	n.consecFails++
@@ -173,7 +175,11 @@ func (n *Node) markFailure(err error, hc *HealthConfig, now time.Time) bool {
 		n.ejectedUntil = now.Add(n.backoff)
 	}
 	n.mu.Unlock()
-	if fails < hc.EjectAfter {
+	limit := hc.EjectAfter
+	if answered {
+		limit *= 3
+	}
+	if fails < limit {
 		return false
 	}
 	return n.eject(hc, now, true)

@@ -358,7 +358,10 @@ func (p *Pool) probeOnce(ctx context.Context, n *Node) {
 		return // the probe could not be sent: load, not a dead node
 	}
 	if err != nil {
-		if n.markFailure(err, &p.cfg.Health, time.Now()) {
+		// A node that answers its probe with an error is up but erroring (a
+		// share of errors is what outlier detection weighs); only a long run
+		// of such answers, or a short run of no answer at all, means down.
+		if n.markFailure(err, errors.Is(err, errProbeAnswer), &p.cfg.Health, time.Now()) {
 			p.log.Warn("upstream node ejected", "upstream", n.url, "err", err, "retry_in", n.backoffNow())
 		}
 		p.updateTip()
