@@ -225,7 +225,9 @@ func demo(ctx context.Context, out io.Writer, bin, dir string) error {
 		fmt.Fprintln(out, "   (install Debian's chromium for a screenshot: apt-get install chromium)")
 	} else {
 		// Let eu see us down before the picture.
-		_ = until(ctx, func() bool { return strings.Contains(strings.Join(metricLines(regions[1], `icon_edge_peer_up{peer="us"}`), ""), " 0") })
+		_ = until(ctx, func() bool {
+			return strings.Contains(strings.Join(metricLines(regions[1], `icon_edge_peer_up{peer="us"}`), ""), " 0")
+		})
 		shotCtx, c := context.WithTimeout(ctx, 30*time.Second)
 		res, err := chromium.Load(shotCtx, page, chromium.Options{Width: 1000, Height: 900, Screenshot: true})
 		c()
