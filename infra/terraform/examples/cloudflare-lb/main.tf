@@ -1,26 +1,6 @@
 # The geo load balancer alone, in front of three icon-edge regions that
 # already exist (e.g. made by examples/three-regions or by hand).
 #   terraform init && terraform apply -var account_id=... -var zone_id=...
-terraform {
-  required_version = ">= 1.5.0"
-  required_providers {
-    cloudflare = {
-      source  = "cloudflare/cloudflare"
-      version = "~> 5.0"
-    }
-  }
-}
-
-variable "account_id" {
-  description = "Cloudflare account id."
-  type        = string
-}
-
-variable "zone_id" {
-  description = "Cloudflare zone id of example.org."
-  type        = string
-}
-
 # Credentials: CLOUDFLARE_API_TOKEN in the environment (Load Balancing:
 # Monitors and Pools edit on the account, Load Balancers edit on the zone).
 provider "cloudflare" {}
@@ -37,14 +17,4 @@ module "lb" {
     { region = "eu", origin = "eu.edge.example.org", latitude = 50.11, longitude = 8.68, steer = ["WEU", "EEU", "ME", "NAF"] },
     { region = "asia", origin = "asia.edge.example.org", latitude = 1.35, longitude = 103.82, steer = ["SEAS", "NEAS", "OC", "SAS"] },
   ]
-}
-
-output "names" {
-  description = "Derived object names and the steering table."
-  value       = module.lb.names
-}
-
-output "load_balancer_id" {
-  description = "Id of the geo load balancer."
-  value       = module.lb.load_balancer_id
 }

@@ -4,74 +4,6 @@
 #   packer build once per AWS region (or copy the AMI), then
 #   terraform init
 #   terraform apply -var-file=regions.tfvars     # see regions.tfvars.example
-terraform {
-  required_version = ">= 1.5.0"
-  required_providers {
-    aws = {
-      source  = "hashicorp/aws"
-      version = "~> 6.0"
-    }
-    cloudflare = {
-      source  = "cloudflare/cloudflare"
-      version = "~> 5.0"
-    }
-  }
-}
-
-variable "regions" {
-  description = "Per region (keys us, eu, asia): AWS region, AMI, network and the data center's coordinates."
-  type = map(object({
-    aws_region         = string
-    ami_id             = string
-    vpc_id             = string
-    vpc_cidr           = string
-    public_subnet_ids  = list(string)
-    private_subnet_ids = list(string)
-    latitude           = number
-    longitude          = number
-  }))
-  validation {
-    condition     = sort(keys(var.regions)) == sort(["us", "eu", "asia"])
-    error_message = "regions must have exactly the keys us, eu and asia."
-  }
-}
-
-variable "route53_zone_id" {
-  description = "Route53 zone (one, global) of the origin names."
-  type        = string
-}
-
-variable "route53_zone_name" {
-  description = "Name of that zone, e.g. edge.example.org (delegated from the Cloudflare zone)."
-  type        = string
-}
-
-variable "bucket_prefix" {
-  description = "Snapshot buckets are named {bucket_prefix}-{region}."
-  type        = string
-}
-
-variable "cloudflare_account_id" {
-  description = "Cloudflare account id."
-  type        = string
-}
-
-variable "cloudflare_zone_id" {
-  description = "Cloudflare zone id of the public hostname's zone."
-  type        = string
-}
-
-variable "hostname" {
-  description = "Public hostname clients use, e.g. rpc.example.org."
-  type        = string
-}
-
-variable "reference_urls" {
-  description = "Endpoints the node agents compare heights with."
-  type        = list(string)
-  default     = ["https://ctz.solidwallet.io/api/v3"]
-}
-
 provider "cloudflare" {}
 
 provider "aws" {
@@ -202,14 +134,4 @@ module "cloudflare" {
     { region = "eu", origin = module.edge_eu.origin, latitude = var.regions["eu"].latitude, longitude = var.regions["eu"].longitude, steer = ["WEU", "EEU", "ME", "NAF"] },
     { region = "asia", origin = module.edge_asia.origin, latitude = var.regions["asia"].latitude, longitude = var.regions["asia"].longitude, steer = ["SEAS", "NEAS", "OC", "SAS"] },
   ]
-}
-
-output "endpoint" {
-  description = "Public JSON-RPC endpoint."
-  value       = "https://${var.hostname}/api/v3"
-}
-
-output "origins" {
-  description = "Origin hostname per region."
-  value       = { us = module.edge_us.origin, eu = module.edge_eu.origin, asia = module.edge_asia.origin }
 }
