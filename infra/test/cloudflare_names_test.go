@@ -126,7 +126,9 @@ func exampleInput(t *testing.T) tfeval.CloudflareInput {
 	return in
 }
 
-func cloudflareModule(t *testing.T) string { return infraDir(t, "terraform", "modules", "cloudflare-lb") }
+func cloudflareModule(t *testing.T) string {
+	return infraDir(t, "terraform", "modules", "cloudflare-lb")
+}
 
 func checkAgainstContract(t *testing.T, in tfeval.CloudflareInput) *tfeval.CloudflareObjects {
 	t.Helper()
@@ -184,9 +186,9 @@ func TestCloudflareExampleMatchesContract(t *testing.T) {
 	}
 }
 
-// Orderings that the example does not exercise: the date line (a naive
-// longitude difference puts Auckland far from Honolulu), near-ties, five
-// pools, a hostname with dashes, and a monitor override.
+// Orderings that the example does not exercise: pools across the date line
+// (Auckland is nearer Honolulu than Tokyo), five pools, a hostname with
+// dashes and dots, and a monitor override.
 func TestCloudflareOrderingEdgeCases(t *testing.T) {
 	in := tfeval.CloudflareInput{
 		AccountID: "a", ZoneID: "z", Hostname: "icx-rpc.node-1.example.co.kr", Fallback: "hnl",
