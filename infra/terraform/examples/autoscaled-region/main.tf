@@ -1,6 +1,6 @@
 # Topology 2: one region: an autoscaled node group (Packer AMI) behind an
 # internal NLB, icon-edge instances behind a TLS NLB, snapshots in S3.
-#   (cd ../../../packer && packer build -var region=eu-central-1 icon-node.pkr.json)   # prints the AMI id
+#   (cd ../../../packer && packer build -var region=eu-central-1 icon-node.json)   # prints the AMI id
 #   terraform init
 #   terraform apply -var ami_id=ami-... -var vpc_id=... -var 'public_subnet_ids=[...]' \
 #     -var 'private_subnet_ids=[...]' -var vpc_cidr=10.0.0.0/16 -var zone_id=Z... \
