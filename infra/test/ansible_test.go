@@ -53,11 +53,15 @@ func TestAnsibleRolesLocalRun(t *testing.T) {
 	root := t.TempDir()
 	bin := t.TempDir()
 	edgeBin := filepath.Join(bin, "icon-edge")
-	run(t, repoRoot(t), []string{"CGO_ENABLED=0"}, "go", "build", "-o", edgeBin, "./cmd/icon-edge")
 	agentBin := filepath.Join(bin, "icon-node-agent")
+	// The same build as the images (and TestBuildStaticGivesStaticBinaries,
+	// so the two share Go's build cache).
+	cmds := "icon-edge"
 	if _, err := os.Stat(filepath.Join(repoRoot(t), "cmd", "icon-node-agent")); err == nil {
-		run(t, repoRoot(t), []string{"CGO_ENABLED=0"}, "go", "build", "-o", agentBin, "./cmd/icon-node-agent")
-	} else {
+		cmds += " icon-node-agent"
+	}
+	run(t, repoRoot(t), nil, "make", "--no-print-directory", "build-static", "BIN="+bin, "CMDS="+cmds)
+	if !strings.Contains(cmds, "icon-node-agent") {
 		t.Log("cmd/icon-node-agent not in this tree yet: installing a placeholder executable for the agent role")
 		if err := os.WriteFile(agentBin, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
 			t.Fatal(err)
