@@ -95,7 +95,7 @@ func exampleInput(t *testing.T) tfeval.CloudflareInput {
 		t.Fatal(err)
 	}
 	ctx, err := m.Context(map[string]cty.Value{
-		"account_id": cty.StringVal("example-account"), "zone_id": cty.StringVal("example-zone"),
+		"account_id": cty.StringVal("0123456789abcdef0123456789abcdef"), "zone_id": cty.StringVal("fedcba9876543210fedcba9876543210"),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +191,7 @@ func TestCloudflareExampleMatchesContract(t *testing.T) {
 // dashes and dots, and a monitor override.
 func TestCloudflareOrderingEdgeCases(t *testing.T) {
 	in := tfeval.CloudflareInput{
-		AccountID: "a", ZoneID: "z", Hostname: "icx-rpc.node-1.example.co.kr", Fallback: "hnl",
+		AccountID: "0123456789abcdef0123456789abcdef", ZoneID: "fedcba9876543210fedcba9876543210", Hostname: "icx-rpc.node-1.example.co.kr", Fallback: "hnl",
 		Monitor: map[string]any{"path": "/readyz", "interval": 15, "consecutive_down": 3},
 		Pools: []tfeval.CloudflarePool{
 			{Region: "akl", Origin: "akl.o.example", Latitude: -36.85, Longitude: 174.76, Steer: []string{"OC"}},

@@ -186,8 +186,8 @@ func TestTerraformValidate(t *testing.T) {
 	// Plan the Cloudflare example: real Terraform evaluates the module.
 	d := filepath.Join(work, "examples", "cloudflare-lb")
 	planFile := filepath.Join(work, "cf.plan")
-	run(t, d, env, tf, "plan", "-input=false", "-no-color", "-var", "account_id=example-account",
-		"-var", "zone_id=example-zone", "-out", planFile)
+	run(t, d, env, tf, "plan", "-input=false", "-no-color", "-var", "account_id=0123456789abcdef0123456789abcdef",
+		"-var", "zone_id=fedcba9876543210fedcba9876543210", "-out", planFile)
 	js := run(t, d, env, tf, "show", "-json", planFile)
 	var plan struct {
 		PlannedValues struct {
@@ -263,7 +263,7 @@ func TestTerraformValidate(t *testing.T) {
 	}
 	lb := planned["module.lb.cloudflare_load_balancer.this"]
 	for k, w := range map[string]any{"name": "rpc.example.org", "proxied": true, "steering_policy": "geo",
-		"session_affinity": "none", "description": "icon-edge geo load balancer (managed)", "zone_id": "example-zone"} {
+		"session_affinity": "none", "description": "icon-edge geo load balancer (managed)", "zone_id": "fedcba9876543210fedcba9876543210"} {
 		if lb[k] != w {
 			t.Errorf("planned load balancer %s = %v, want %v", k, lb[k], w)
 		}

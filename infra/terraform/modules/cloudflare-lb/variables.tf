@@ -1,11 +1,19 @@
 variable "account_id" {
-  description = "Cloudflare account id: monitors and pools are account-level objects."
+  description = "Cloudflare account id (32 hex digits): monitors and pools are account-level objects."
   type        = string
+  validation {
+    condition     = can(regex("^[0-9a-f]{32}$", var.account_id))
+    error_message = "account_id must be the 32-hex-digit account id (as icon-edge cloudflare apply requires)."
+  }
 }
 
 variable "zone_id" {
-  description = "Cloudflare zone id of the zone that holds hostname."
+  description = "Cloudflare zone id (32 hex digits) of the zone that holds hostname."
   type        = string
+  validation {
+    condition     = can(regex("^[0-9a-f]{32}$", var.zone_id))
+    error_message = "zone_id must be the 32-hex-digit zone id (as icon-edge cloudflare apply requires)."
+  }
 }
 
 variable "hostname" {
