@@ -7,7 +7,7 @@ CMDS     := $(notdir $(wildcard cmd/*))
 # Packages: everything with Go files.
 PKGS     := ./...
 
-.PHONY: all build test test-short test-hardening demo demo-geo bench bench-locust bench-restore report-screenshot lint fuzz clean
+.PHONY: all build build-static test test-short test-hardening demo demo-geo bench bench-locust bench-restore report-screenshot lint fuzz clean infra-check
 
 all: build
 
@@ -19,6 +19,7 @@ build:
 test: lint
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 	$(MAKE) --no-print-directory fuzz FUZZTIME=10s
+	$(MAKE) --no-print-directory infra-check
 
 test-short:
 	$(GO) test -count=1 -short $(PKGS)
@@ -77,3 +78,18 @@ clean:
 .PHONY: status-screenshot
 status-screenshot:
 	STATUS_SCREENSHOT=$(CURDIR)/docs/status-page.png $(GO) test -count=1 -run '^TestStatusPageInChromium$$' ./statuspage
+
+# Static binaries (no cgo), as the Dockerfile builds them.
+build-static:
+	CGO_ENABLED=0 $(MAKE) --no-print-directory build
+
+# infra/: Terraform (stand-in providers, tflint), Ansible, Packer, compose,
+# Helm, Dockerfile and the Cloudflare naming contract, in their own Go
+# module (infra/test) so the main module never pulls their dependencies.
+# Every check whose tool is missing prints SKIP and why; .ci/run installs
+# the tools. The full log is in bin/infra-check.log.
+infra-check:
+	@mkdir -p $(BIN)
+	@cd infra/test && $(GO) test -count=1 -timeout 20m -v ./... > ../../$(BIN)/infra-check.log 2>&1; rc=$$?; \
+	  grep -E '^(--- FAIL|--- SKIP|ok |FAIL|panic:)|SKIP:' ../../$(BIN)/infra-check.log; \
+	  [ $$rc -eq 0 ] || tail -n 100 ../../$(BIN)/infra-check.log; exit $$rc

@@ -193,7 +193,10 @@ type ruleFile struct {
 func loadRules(t *testing.T) (exprs map[string]string, alerts, records []string) {
 	t.Helper()
 	exprs = map[string]string{}
-	for _, f := range glob(t, filepath.Join(monitoringDir(t), "prometheus", "rules", "*.yml")) {
+	// The regional rules and the global Prometheus's (infra/monitoring/global).
+	files := append(glob(t, filepath.Join(monitoringDir(t), "prometheus", "rules", "*.yml")),
+		glob(t, filepath.Join(monitoringDir(t), "global", "prometheus", "rules", "*.yml"))...)
+	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -232,7 +235,9 @@ var labelValues = regexp.MustCompile(`label_values\(([^,]+),`)
 func loadDashboardExprs(t *testing.T) map[string]string {
 	t.Helper()
 	exprs := map[string]string{}
-	for _, f := range glob(t, filepath.Join(monitoringDir(t), "grafana", "dashboards", "*.json")) {
+	files := append(glob(t, filepath.Join(monitoringDir(t), "grafana", "dashboards", "*.json")),
+		glob(t, filepath.Join(monitoringDir(t), "global", "grafana", "dashboards", "*.json"))...)
+	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

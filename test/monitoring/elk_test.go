@@ -114,7 +114,12 @@ func TestElastalertRules(t *testing.T) {
 
 func TestKibanaSavedObjects(t *testing.T) {
 	pattern, fields := mappedFields(t)
-	f, err := os.Open(filepath.Join(monitoringDir(t), "elk", "kibana", "icon-edge-access.ndjson"))
+	checkKibanaObjects(t, filepath.Join(monitoringDir(t), "elk", "kibana", "icon-edge-access.ndjson"), pattern, fields)
+}
+
+func checkKibanaObjects(t *testing.T, path, pattern string, fields map[string]bool) {
+	t.Helper()
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,4 @@
+output "endpoint" {
+  description = "JSON-RPC endpoint."
+  value       = module.node.endpoint
+}

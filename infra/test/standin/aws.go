@@ -1,0 +1,417 @@
+package main
+
+import (
+	dschema "github.com/hashicorp/terraform-plugin-framework/datasource/schema"
+	pschema "github.com/hashicorp/terraform-plugin-framework/provider/schema"
+	rschema "github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+)
+
+// awsProvider declares hashicorp/aws ~> 6.0 as far as infra/terraform uses it.
+func awsProvider() *standin {
+	sgRule := func() rschema.Schema {
+		return awsResource(true, attrs{
+			"arn":                          str(cmp),
+			"security_group_rule_id":       str(cmp),
+			"security_group_id":            str(req),
+			"description":                  str(opt),
+			"ip_protocol":                  str(req),
+			"from_port":                    integer(opt),
+			"to_port":                      integer(opt),
+			"cidr_ipv4":                    str(opt),
+			"cidr_ipv6":                    str(opt),
+			"prefix_list_id":               str(opt),
+			"referenced_security_group_id": str(opt),
+		}, nil)
+	}
+	return &standin{
+		name: "aws",
+		config: map[string]pschema.Attribute{
+			"region":     pschema.StringAttribute{Optional: true},
+			"profile":    pschema.StringAttribute{Optional: true},
+			"access_key": sensitiveStr(),
+			"secret_key": sensitiveStr(),
+		},
+		resources: map[string]rschema.Schema{
+			"aws_s3_bucket": awsResource(true, attrs{
+				"bucket":                      str(oc),
+				"bucket_prefix":               str(oc),
+				"force_destroy":               boolean(oc),
+				"arn":                         str(cmp),
+				"bucket_domain_name":          str(cmp),
+				"bucket_regional_domain_name": str(cmp),
+			}, nil),
+			"aws_s3_bucket_public_access_block": awsResource(false, attrs{
+				"bucket":                  str(req),
+				"block_public_acls":       boolean(opt),
+				"block_public_policy":     boolean(opt),
+				"ignore_public_acls":      boolean(opt),
+				"restrict_public_buckets": boolean(opt),
+				"skip_destroy":            boolean(opt),
+			}, nil),
+			"aws_s3_bucket_server_side_encryption_configuration": awsResource(false, attrs{
+				"bucket":                str(req),
+				"expected_bucket_owner": str(opt),
+			}, blocks{
+				"rule": setBlock(attrs{"bucket_key_enabled": boolean(opt)}, blocks{
+					"apply_server_side_encryption_by_default": listBlock(attrs{
+						"sse_algorithm":     str(req),
+						"kms_master_key_id": str(opt),
+					}, nil),
+				}),
+			}),
+			"aws_s3_bucket_lifecycle_configuration": awsResource(false, attrs{
+				"bucket":                                 str(req),
+				"expected_bucket_owner":                  str(oc),
+				"transition_default_minimum_object_size": str(oc),
+			}, blocks{
+				"rule": listBlock(attrs{
+					"id":     str(req),
+					"status": str(req),
+					"prefix": str(oc),
+				}, blocks{
+					"filter": listBlock(attrs{
+						"prefix":                   str(oc),
+						"object_size_greater_than": integer(oc),
+						"object_size_less_than":    integer(oc),
+					}, nil),
+					"expiration": listBlock(attrs{
+						"days":                         integer(oc),
+						"date":                         str(opt),
+						"expired_object_delete_marker": boolean(oc),
+					}, nil),
+					"abort_incomplete_multipart_upload": listBlock(attrs{
+						"days_after_initiation": integer(opt),
+					}, nil),
+				}),
+			}),
+			"aws_iam_role": awsResource(true, attrs{
+				"name":                  str(oc),
+				"name_prefix":           str(oc),
+				"path":                  str(opt),
+				"description":           str(opt),
+				"assume_role_policy":    str(req),
+				"max_session_duration":  integer(opt),
+				"permissions_boundary":  str(opt),
+				"force_detach_policies": boolean(opt),
+				"arn":                   str(cmp),
+				"unique_id":             str(cmp),
+				"create_date":           str(cmp),
+			}, nil),
+			"aws_iam_role_policy": awsResource(false, attrs{
+				"name":        str(oc),
+				"name_prefix": str(oc),
+				"role":        str(req),
+				"policy":      str(req),
+			}, nil),
+			"aws_iam_instance_profile": awsResource(true, attrs{
+				"name":        str(oc),
+				"name_prefix": str(oc),
+				"path":        str(opt),
+				"role":        str(opt),
+				"arn":         str(cmp),
+				"unique_id":   str(cmp),
+				"create_date": str(cmp),
+			}, nil),
+			"aws_security_group": awsResource(true, attrs{
+				"name":                   str(oc),
+				"name_prefix":            str(oc),
+				"description":            str(opt),
+				"vpc_id":                 str(oc),
+				"revoke_rules_on_delete": boolean(opt),
+				"arn":                    str(cmp),
+				"owner_id":               str(cmp),
+			}, nil),
+			"aws_vpc_security_group_ingress_rule": sgRule(),
+			"aws_vpc_security_group_egress_rule":  sgRule(),
+			"aws_instance": awsResource(true, attrs{
+				"ami":                         str(oc),
+				"instance_type":               str(oc),
+				"subnet_id":                   str(oc),
+				"vpc_security_group_ids":      strSet(oc),
+				"key_name":                    str(oc),
+				"iam_instance_profile":        str(oc),
+				"user_data":                   str(oc),
+				"user_data_base64":            str(oc),
+				"user_data_replace_on_change": boolean(opt),
+				"associate_public_ip_address": boolean(oc),
+				"availability_zone":           str(oc),
+				"monitoring":                  boolean(oc),
+				"arn":                         str(cmp),
+				"public_ip":                   str(cmp),
+				"private_ip":                  str(oc),
+				"public_dns":                  str(cmp),
+				"instance_state":              str(cmp),
+			}, blocks{
+				"metadata_options": listBlock(attrs{
+					"http_endpoint":               str(oc),
+					"http_tokens":                 str(oc),
+					"http_put_response_hop_limit": integer(oc),
+					"instance_metadata_tags":      str(oc),
+				}, nil),
+				"root_block_device": listBlock(attrs{
+					"volume_type":           str(oc),
+					"volume_size":           integer(oc),
+					"encrypted":             boolean(oc),
+					"kms_key_id":            str(oc),
+					"iops":                  integer(oc),
+					"throughput":            integer(oc),
+					"delete_on_termination": boolean(opt),
+					"device_name":           str(cmp),
+					"volume_id":             str(cmp),
+				}, nil),
+			}),
+			"aws_ebs_volume": awsResource(true, attrs{
+				"availability_zone": str(req),
+				"size":              integer(oc),
+				"type":              str(oc),
+				"iops":              integer(oc),
+				"throughput":        integer(oc),
+				"encrypted":         boolean(oc),
+				"kms_key_id":        str(oc),
+				"snapshot_id":       str(oc),
+				"final_snapshot":    boolean(opt),
+				"arn":               str(cmp),
+			}, nil),
+			"aws_volume_attachment": awsResource(false, attrs{
+				"device_name":  str(req),
+				"volume_id":    str(req),
+				"instance_id":  str(req),
+				"force_detach": boolean(opt),
+				"skip_destroy": boolean(opt),
+			}, nil),
+			"aws_eip": awsResource(true, attrs{
+				"domain":                    str(oc),
+				"instance":                  str(oc),
+				"network_interface":         str(oc),
+				"allocation_id":             str(cmp),
+				"association_id":            str(cmp),
+				"public_ip":                 str(cmp),
+				"public_dns":                str(cmp),
+				"private_ip":                str(cmp),
+				"associate_with_private_ip": str(opt),
+				"arn":                       str(cmp),
+			}, nil),
+			"aws_route53_record": awsResource(false, attrs{
+				"zone_id":         str(req),
+				"name":            str(req),
+				"type":            str(req),
+				"ttl":             integer(opt),
+				"records":         strSet(opt),
+				"set_identifier":  str(opt),
+				"allow_overwrite": boolean(oc),
+				"fqdn":            str(cmp),
+			}, blocks{
+				"alias": setBlock(attrs{
+					"name":                   str(req),
+					"zone_id":                str(req),
+					"evaluate_target_health": boolean(req),
+				}, nil),
+			}),
+			"aws_launch_template": awsResource(true, attrs{
+				"name":                   str(oc),
+				"name_prefix":            str(oc),
+				"description":            str(opt),
+				"image_id":               str(opt),
+				"instance_type":          str(opt),
+				"key_name":               str(opt),
+				"user_data":              str(opt),
+				"vpc_security_group_ids": strSet(opt),
+				"update_default_version": boolean(opt),
+				"default_version":        integer(oc),
+				"latest_version":         integer(cmp),
+				"arn":                    str(cmp),
+			}, blocks{
+				"iam_instance_profile": listBlock(attrs{"name": str(opt), "arn": str(opt)}, nil),
+				"metadata_options": listBlock(attrs{
+					"http_endpoint":               str(oc),
+					"http_tokens":                 str(oc),
+					"http_put_response_hop_limit": integer(oc),
+					"instance_metadata_tags":      str(oc),
+				}, nil),
+				"monitoring": listBlock(attrs{"enabled": boolean(opt)}, nil),
+				"tag_specifications": listBlock(attrs{
+					"resource_type": str(opt),
+					"tags":          strMap(opt),
+				}, nil),
+			}),
+			"aws_autoscaling_group": awsResource(false, attrs{
+				"name":                      str(oc),
+				"name_prefix":               str(oc),
+				"min_size":                  integer(req),
+				"max_size":                  integer(req),
+				"desired_capacity":          integer(oc),
+				"vpc_zone_identifier":       strSet(oc),
+				"target_group_arns":         strSet(oc),
+				"health_check_type":         str(oc),
+				"health_check_grace_period": integer(opt),
+				"default_instance_warmup":   integer(opt),
+				"termination_policies":      strList(opt),
+				"wait_for_capacity_timeout": str(opt),
+				"protect_from_scale_in":     boolean(opt),
+				"capacity_rebalance":        boolean(opt),
+				"enabled_metrics":           strSet(opt),
+				"arn":                       str(cmp),
+			}, blocks{
+				"launch_template": listBlock(attrs{
+					"id":      str(oc),
+					"name":    str(oc),
+					"version": str(oc),
+				}, nil),
+				"initial_lifecycle_hook": setBlock(attrs{
+					"name":                    str(req),
+					"lifecycle_transition":    str(req),
+					"default_result":          str(oc),
+					"heartbeat_timeout":       integer(opt),
+					"notification_metadata":   str(opt),
+					"notification_target_arn": str(opt),
+					"role_arn":                str(opt),
+				}, nil),
+				"instance_refresh": listBlock(attrs{
+					"strategy": str(req),
+					"triggers": strSet(opt),
+				}, blocks{
+					"preferences": listBlock(attrs{
+						"min_healthy_percentage": integer(opt),
+						"max_healthy_percentage": integer(opt),
+						"instance_warmup":        str(opt),
+						"skip_matching":          boolean(opt),
+						"auto_rollback":          boolean(opt),
+					}, nil),
+				}),
+				"tag": setBlock(attrs{
+					"key":                 str(req),
+					"value":               str(req),
+					"propagate_at_launch": boolean(req),
+				}, nil),
+			}),
+			"aws_autoscaling_policy": awsResource(false, attrs{
+				"name":                   str(req),
+				"autoscaling_group_name": str(req),
+				"policy_type":            str(opt),
+				"enabled":                boolean(opt),
+				"arn":                    str(cmp),
+			}, blocks{
+				"target_tracking_configuration": listBlock(attrs{
+					"target_value":     float(req),
+					"disable_scale_in": boolean(opt),
+				}, blocks{
+					"predefined_metric_specification": listBlock(attrs{
+						"predefined_metric_type": str(req),
+						"resource_label":         str(opt),
+					}, nil),
+				}),
+			}),
+			"aws_lb": awsResource(true, attrs{
+				"name":                             str(oc),
+				"name_prefix":                      str(oc),
+				"internal":                         boolean(oc),
+				"load_balancer_type":               str(opt),
+				"subnets":                          strSet(oc),
+				"security_groups":                  strSet(oc),
+				"ip_address_type":                  str(oc),
+				"enable_cross_zone_load_balancing": boolean(oc),
+				"enable_deletion_protection":       boolean(opt),
+				"arn":                              str(cmp),
+				"arn_suffix":                       str(cmp),
+				"dns_name":                         str(cmp),
+				"zone_id":                          str(cmp),
+				"vpc_id":                           str(cmp),
+			}, nil),
+			"aws_lb_target_group": awsResource(true, attrs{
+				"name":                   str(oc),
+				"name_prefix":            str(oc),
+				"port":                   integer(opt),
+				"protocol":               str(opt),
+				"vpc_id":                 str(opt),
+				"target_type":            str(opt),
+				"deregistration_delay":   str(opt),
+				"preserve_client_ip":     str(oc),
+				"proxy_protocol_v2":      boolean(opt),
+				"connection_termination": boolean(oc),
+				"arn":                    str(cmp),
+				"arn_suffix":             str(cmp),
+			}, blocks{
+				"health_check": listBlock(attrs{
+					"enabled":             boolean(opt),
+					"protocol":            str(opt),
+					"port":                str(opt),
+					"path":                str(oc),
+					"matcher":             str(oc),
+					"interval":            integer(opt),
+					"timeout":             integer(oc),
+					"healthy_threshold":   integer(opt),
+					"unhealthy_threshold": integer(opt),
+				}, nil),
+			}),
+			"aws_lb_listener": awsResource(true, attrs{
+				"load_balancer_arn": str(req),
+				"port":              integer(opt),
+				"protocol":          str(oc),
+				"certificate_arn":   str(opt),
+				"ssl_policy":        str(oc),
+				"alpn_policy":       str(opt),
+				"arn":               str(cmp),
+			}, blocks{
+				"default_action": listBlock(attrs{
+					"type":             str(req),
+					"target_group_arn": str(opt),
+					"order":            integer(oc),
+				}, nil),
+			}),
+			"aws_acm_certificate": awsResource(true, attrs{
+				"domain_name":               str(oc),
+				"subject_alternative_names": strSet(oc),
+				"validation_method":         str(oc),
+				"key_algorithm":             str(oc),
+				"arn":                       str(cmp),
+				"status":                    str(cmp),
+				"domain_validation_options": computedObjects("domain_name", "resource_record_name", "resource_record_type", "resource_record_value"),
+			}, nil),
+			"aws_acm_certificate_validation": awsResource(false, attrs{
+				"certificate_arn":         str(req),
+				"validation_record_fqdns": strSet(opt),
+			}, nil),
+		},
+		dataSources: map[string]dataSourceSchema{
+			"aws_ami": {
+				Attributes: map[string]dschema.Attribute{
+					"id":               dStr(cmp),
+					"region":           dStr(oc),
+					"most_recent":      dschema.BoolAttribute{Optional: true},
+					"owners":           dschema.ListAttribute{ElementType: types.StringType, Optional: true},
+					"name_regex":       dStr(opt),
+					"name":             dStr(cmp),
+					"architecture":     dStr(cmp),
+					"image_id":         dStr(cmp),
+					"root_device_name": dStr(cmp),
+				},
+				Blocks: map[string]dschema.Block{
+					"filter": dschema.SetNestedBlock{NestedObject: dschema.NestedBlockObject{Attributes: map[string]dschema.Attribute{
+						"name":   dStr(req),
+						"values": dschema.SetAttribute{ElementType: types.StringType, Required: true},
+					}}},
+				},
+			},
+			"aws_subnet": {
+				Attributes: map[string]dschema.Attribute{
+					"id":                dStr(oc),
+					"region":            dStr(oc),
+					"availability_zone": dStr(oc),
+					"cidr_block":        dStr(oc),
+					"vpc_id":            dStr(oc),
+					"arn":               dStr(cmp),
+				},
+			},
+			"aws_region": {
+				Attributes: map[string]dschema.Attribute{
+					"id":          dStr(oc),
+					"region":      dStr(oc),
+					"name":        dschema.StringAttribute{Optional: true, Computed: true, DeprecationMessage: "name is deprecated. Use region instead."},
+					"endpoint":    dStr(oc),
+					"description": dStr(cmp),
+				},
+			},
+		},
+	}
+}
