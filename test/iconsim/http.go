@@ -118,7 +118,9 @@ func (n *Node) serveRPC(w http.ResponseWriter, r *http.Request) {
 		defer parsers.Put(pr)
 		v, perr := pr.ParseBytes(trimmed)
 		switch {
-		case perr != nil:
+		case perr != nil || hasRawControl(trimmed):
+			// goloop decodes with Go's encoding/json, which refuses raw
+			// control characters in strings; fastjson would let them through.
 			status, out = http.StatusBadRequest, icon.AppendResponseError(out, nil, icon.ErrParse)
 		case v.Type() == fastjson.TypeArray:
 			status, out = n.serveBatch(r, v, timeout, out)
@@ -209,4 +211,14 @@ func (n *Node) serveSim(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(n.Stats())
+}
+
+// hasRawControl reports raw control characters other than JSON whitespace.
+func hasRawControl(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 && c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return true
+		}
+	}
+	return false
 }

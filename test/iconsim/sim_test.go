@@ -341,3 +341,19 @@ func TestDownResetsInFlightAndIdleConnections(t *testing.T) {
 		t.Fatalf("down must reset, not hang: %v", err)
 	}
 }
+
+// A raw control character inside a JSON string: goloop decodes requests with
+// Go's encoding/json, which refuses it (-32700), and so do iconsim and the
+// edge, so the edge never accepts what a node would refuse or the other way round.
+func TestRawControlCharacterIsAParseError(t *testing.T) {
+	c := startCluster(t, 1)
+	r := post(t, c.URLs()[0]+"/api/v3", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"icx_getBalance\",\"params\":{\"address\":\"hx\x01\"}}")
+	if r.Status != http.StatusBadRequest || r.Error == nil || r.Error.Code != icon.CodeParseError {
+		t.Fatalf("got %d %s", r.Status, r.Body)
+	}
+	// Tabs and newlines between tokens are whitespace, not content.
+	r = post(t, c.URLs()[0]+"/api/v3", "{\"jsonrpc\":\"2.0\",\n\t\"id\":1,\"method\":\"icx_getLastBlock\"}")
+	if r.Status != http.StatusOK {
+		t.Fatalf("whitespace between tokens: %d %s", r.Status, r.Body)
+	}
+}
