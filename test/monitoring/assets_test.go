@@ -64,6 +64,12 @@ var exportedMetrics = []string{
 	"icon_edge_accesslog_shipped_total",
 	"icon_edge_accesslog_failed_total",
 	"icon_edge_accesslog_queue_length",
+	// Only with peers (geo routing) or cloudflare_pool_health.
+	"icon_edge_peer_up",
+	"icon_edge_peer_tip_height",
+	"icon_edge_peer_polls_total",
+	"icon_edge_region_failover_total",
+	"icon_edge_cloudflare_pool_healthy",
 }
 
 var histograms = []string{"icon_edge_request_duration_seconds"}
