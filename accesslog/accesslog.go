@@ -1,5 +1,6 @@
 // Package accesslog records one document per JSON-RPC call and ships them to
-// Elasticsearch (through the official client's bulk indexer) and/or as JSON
+// Elasticsearch (bulk requests through the official esapi and transport
+// packages) and/or as JSON
 // lines to stdout or a file. Requests never wait on it: Log copies the entry
 // into bounded queues and returns, and whatever does not fit is dropped and
 // counted in icon_edge_accesslog_dropped_total.

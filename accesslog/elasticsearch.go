@@ -1,7 +1,6 @@
 package accesslog
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -11,15 +10,22 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8"
-	"github.com/elastic/go-elasticsearch/v8/esutil"
+	"github.com/elastic/elastic-transport-go/v8/elastictransport"
+	"github.com/elastic/go-elasticsearch/v8/esapi"
 )
+
+// The sink talks to Elasticsearch through esapi (typed requests) over
+// elastictransport (connection pool, retries) and batches documents itself
+// (bulk.go). The root elasticsearch package and esutil are avoided on
+// purpose: they pull in the typed API, ~850 packages that triple a cold
+// build of icon-edge for three endpoints.
 
 const (
 	defaultIndex       = "icon-edge-access-%{+yyyy.MM.dd}"
@@ -33,10 +39,8 @@ const (
 	templateRetryFirst = 500 * time.Millisecond
 )
 
-// doc is one encoded document. It is the bulk item's body, so the indexer's
-// callbacks get it back to count, retry or recycle it.
+// doc is one encoded document waiting in a batch or for a retry.
 type doc struct {
-	bytes.Reader
 	buf     []byte
 	index   string
 	attempt int
@@ -54,24 +58,29 @@ func releaseDoc(d *doc) {
 }
 
 type esSink struct {
-	cfg    ElasticsearchConfig
-	q      chan record
-	enc    *encoder
-	namer  *indexNamer
-	client *elasticsearch.Client
-	bi     esutil.BulkIndexer
-	m      *metrics
-	log    *slog.Logger
+	cfg   ElasticsearchConfig
+	q     chan record
+	enc   *encoder
+	namer *indexNamer
+	tp    *elastictransport.Client
+	es    esapi.Transport // tp behind the product check
+	m     *metrics
+	log   *slog.Logger
 
 	abortCtx context.Context
 	abortFn  context.CancelFunc
+
+	// The batch being filled, owned by the run goroutine.
+	batch      []*doc
+	batchBytes int
+	body       []byte // reused bulk body
 
 	// Documents Elasticsearch answered 429 for wait in retryQ (after a
 	// backoff timer) to be added again; pending counts those scheduled but
 	// not yet taken back, so shutdown knows what it still owes.
 	retryQ  chan *doc
 	pending atomic.Int64
-	closing atomic.Bool // bulk indexer about to close: no new retries
+	closing atomic.Bool // final flush done: no new retries
 }
 
 func newESSink(cfg ElasticsearchConfig, enc *encoder, m *metrics, log *slog.Logger) (*esSink, error) {
@@ -100,14 +109,19 @@ func newESSink(cfg ElasticsearchConfig, enc *encoder, m *metrics, log *slog.Logg
 	if err != nil {
 		return nil, err
 	}
+	urls, err := parseAddresses(cfg.Addresses)
+	if err != nil {
+		return nil, err
+	}
 	var caCert []byte
 	if cfg.CACertFile != "" {
 		if caCert, err = os.ReadFile(cfg.CACertFile); err != nil {
 			return nil, fmt.Errorf("accesslog: ca_cert_file: %w", err)
 		}
 	}
-	client, err := elasticsearch.NewClient(elasticsearch.Config{
-		Addresses: cfg.Addresses,
+	tp, err := elastictransport.New(elastictransport.Config{
+		UserAgent: "icon-edge",
+		URLs:      urls,
 		Username:  cfg.Username,
 		Password:  cfg.Password,
 		APIKey:    cfg.APIKey,
@@ -120,31 +134,54 @@ func newESSink(cfg ElasticsearchConfig, enc *encoder, m *metrics, log *slog.Logg
 		RetryBackoff:  backoff,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("accesslog: elasticsearch client: %w", err)
+		return nil, fmt.Errorf("accesslog: elasticsearch transport: %w", err)
 	}
 	s := &esSink{
 		cfg: cfg, q: make(chan record, cfg.QueueSize), enc: enc, namer: namer,
-		client: client, m: m, log: log.With("sink", "elasticsearch"),
+		tp: tp, es: &productCheck{tp: tp}, m: m, log: log.With("sink", "elasticsearch"),
 		retryQ: make(chan *doc, min(cfg.QueueSize, 4096)),
 	}
 	s.abortCtx, s.abortFn = context.WithCancel(context.Background())
-	s.bi, err = esutil.NewBulkIndexer(esutil.BulkIndexerConfig{
-		Client: client,
-		// One worker keeps batches large and the memory bound simple; the
-		// queue in front of it is where bursts wait.
-		NumWorkers:          1,
-		QueueSizeMultiplier: 256,
-		FlushBytes:          cfg.FlushBytes,
-		FlushInterval:       cfg.FlushInterval,
-		OnError:             s.onError,
-		// The worker flushes with context.Background(); give it ours so an
-		// expired shutdown deadline cuts a hanging request short.
-		OnFlushStart: func(context.Context) context.Context { return s.abortCtx },
-	})
-	if err != nil {
-		return nil, fmt.Errorf("accesslog: bulk indexer: %w", err)
-	}
 	return s, nil
+}
+
+// parseAddresses turns the configured addresses into URLs, as the official
+// client does (trailing slashes dropped), but refuses what it would only
+// fail on at the first request.
+func parseAddresses(addrs []string) ([]*url.URL, error) {
+	urls := make([]*url.URL, 0, len(addrs))
+	for _, a := range addrs {
+		u, err := url.Parse(strings.TrimRight(a, "/"))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("accesslog: elasticsearch address %q: want http(s)://host:port", a)
+		}
+		urls = append(urls, u)
+	}
+	return urls, nil
+}
+
+// errUnknownProduct is the official client's answer to a server that does not
+// say it is Elasticsearch (a proxy's error page, another product).
+var errUnknownProduct = errors.New("the server is not Elasticsearch (no X-Elastic-Product header)")
+
+// productCheck does what the root client does on its first successful
+// answer: make sure the server is Elasticsearch before trusting a 2xx.
+type productCheck struct {
+	tp *elastictransport.Client
+	ok atomic.Bool
+}
+
+func (p *productCheck) Perform(req *http.Request) (*http.Response, error) {
+	res, err := p.tp.Perform(req)
+	if err != nil || p.ok.Load() || res.StatusCode < 200 || res.StatusCode > 299 {
+		return res, err
+	}
+	if res.Header.Get("X-Elastic-Product") != "Elasticsearch" {
+		res.Body.Close()
+		return nil, errUnknownProduct
+	}
+	p.ok.Store(true)
+	return res, nil
 }
 
 func newHTTPTransport(timeout time.Duration, caCert []byte) *http.Transport {
@@ -174,145 +211,11 @@ func backoff(attempt int) time.Duration {
 func (s *esSink) queue() chan record { return s.q }
 func (s *esSink) abort()             { s.abortFn() }
 
-func (s *esSink) onError(_ context.Context, err error) {
-	if errors.Is(err, context.Canceled) {
-		return // shutdown deadline: counted where the documents were given up
-	}
-	s.log.Warn("bulk request failed", "err", err)
-}
-
-func (s *esSink) run() {
-	if s.cfg.InstallTemplate {
-		s.installTemplateRetrying()
-	}
-	for {
-		select {
-		case r, ok := <-s.q:
-			if !ok {
-				s.finish()
-				return
-			}
-			s.add(&r)
-		case d := <-s.retryQ:
-			s.pending.Add(-1)
-			s.addDoc(d)
-		}
-	}
-}
-
-// add encodes r and hands it to the bulk indexer, waiting while the indexer
-// is backed up: the queue in front absorbs that and Log drops once it is full.
-func (s *esSink) add(r *record) {
-	if s.abortCtx.Err() != nil {
-		s.m.dropShutdown.Inc()
-		return
-	}
-	d := docPool.Get().(*doc)
-	d.buf = s.enc.appendDoc(d.buf[:0], r)
-	d.index = s.namer.name(r.time)
-	s.addDoc(d)
-}
-
-func (s *esSink) addDoc(d *doc) {
-	d.Reset(d.buf)
-	err := s.bi.Add(s.abortCtx, esutil.BulkIndexerItem{
-		// create is the one action both daily indices and data streams take.
-		Action:    "create",
-		Index:     d.index,
-		Body:      d,
-		OnSuccess: s.onSuccess,
-		OnFailure: s.onFailure,
-	})
-	if err != nil {
-		s.m.dropShutdown.Inc()
-		releaseDoc(d)
-	}
-}
-
-func (s *esSink) onSuccess(_ context.Context, item esutil.BulkIndexerItem, _ esutil.BulkIndexerResponseItem) {
-	s.m.shipped.Inc()
-	if d, ok := item.Body.(*doc); ok {
-		releaseDoc(d)
-	}
-}
-
-func (s *esSink) onFailure(_ context.Context, item esutil.BulkIndexerItem, res esutil.BulkIndexerResponseItem, err error) {
-	d, ok := item.Body.(*doc)
-	if !ok {
-		s.m.failed.Inc()
-		return
-	}
-	// 429 on an item is Elasticsearch shedding load (es_rejected_execution):
-	// worth another try later. Other item errors (mapping, closed index) will
-	// not change, and a request-level err was already retried by the client.
-	if err == nil && res.Status == http.StatusTooManyRequests && d.attempt < s.cfg.MaxRetries && !s.closing.Load() {
-		d.attempt++
-		s.pending.Add(1)
-		time.AfterFunc(backoff(d.attempt), func() {
-			select {
-			case s.retryQ <- d:
-			default:
-				s.pending.Add(-1)
-				s.m.failed.Inc()
-				releaseDoc(d)
-			}
-		})
-		return
-	}
-	if errors.Is(err, context.Canceled) {
-		s.m.dropShutdown.Inc()
-	} else {
-		s.m.failed.Inc()
-		if err == nil {
-			s.log.Debug("document rejected", "index", res.Index, "status", res.Status,
-				"type", res.Error.Type, "reason", res.Error.Reason)
-		}
-	}
-	releaseDoc(d)
-}
-
-// finish delivers what is left: it flushes the indexer, feeds back the
-// documents that came back with a 429, and repeats until nothing is owed
-// (each document is retried at most MaxRetries times) or it is aborted.
-func (s *esSink) finish() {
-	for s.abortCtx.Err() == nil {
-		if err := s.bi.Flush(s.abortCtx); err != nil {
-			break
-		}
-		if s.pending.Load() == 0 {
-			break
-		}
-		select {
-		case d := <-s.retryQ:
-			s.pending.Add(-1)
-			s.addDoc(d)
-		case <-s.abortCtx.Done():
-		}
-	}
-	s.closing.Store(true)
-	if err := s.bi.Close(s.abortCtx); err != nil && !errors.Is(err, context.Canceled) {
-		s.log.Warn("closing bulk indexer", "err", err)
-	}
-	// Retries that were still waiting when the deadline hit.
-	for s.pending.Load() > 0 {
-		select {
-		case d := <-s.retryQ:
-			s.pending.Add(-1)
-			s.m.dropShutdown.Inc()
-			releaseDoc(d)
-		case <-time.After(maxBackoff + time.Second):
-			s.release()
-			return
-		}
-	}
-	s.release()
-}
-
 func (s *esSink) release() {
 	s.abortFn()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	_ = s.client.Close(ctx)
+	_ = s.tp.Close(ctx)
 }
 
 // installTemplateRetrying installs the ILM policy and index template before
@@ -342,9 +245,7 @@ func (s *esSink) installTemplateRetrying() {
 func (s *esSink) installTemplate(ctx context.Context) error {
 	name := templateName(s.namer)
 	policy, template := templateBodies(s.namer, name, s.cfg.RetentionDays)
-	res, err := s.client.ILM.PutLifecycle(name,
-		s.client.ILM.PutLifecycle.WithBody(strings.NewReader(policy)),
-		s.client.ILM.PutLifecycle.WithContext(ctx))
+	res, err := esapi.ILMPutLifecycleRequest{Policy: name, Body: strings.NewReader(policy)}.Do(ctx, s.es)
 	if err != nil {
 		return fmt.Errorf("ILM policy: %w", err)
 	}
@@ -352,8 +253,7 @@ func (s *esSink) installTemplate(ctx context.Context) error {
 	if res.IsError() {
 		return fmt.Errorf("ILM policy: %s", res.Status())
 	}
-	res, err = s.client.Indices.PutIndexTemplate(name, strings.NewReader(template),
-		s.client.Indices.PutIndexTemplate.WithContext(ctx))
+	res, err = esapi.IndicesPutIndexTemplateRequest{Name: name, Body: strings.NewReader(template)}.Do(ctx, s.es)
 	if err != nil {
 		return fmt.Errorf("index template: %w", err)
 	}
