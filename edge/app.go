@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/icon-edge/icon-edge/cache"
+	"github.com/icon-edge/icon-edge/internal/logfmt"
 	"github.com/icon-edge/icon-edge/proxy"
 	"github.com/icon-edge/icon-edge/ratelimit"
 	"github.com/icon-edge/icon-edge/upstream"
@@ -50,7 +51,7 @@ type Edge struct {
 func NewLogger(format, level string, w io.Writer) *slog.Logger {
 	var lv slog.Level
 	_ = lv.UnmarshalText([]byte(level))
-	opts := &slog.HandlerOptions{Level: lv}
+	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: logfmt.Durations}
 	if format == "auto" {
 		format = "json"
 		if f, ok := w.(*os.File); ok {

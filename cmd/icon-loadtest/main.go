@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/icon-edge/icon-edge/capture"
+	"github.com/icon-edge/icon-edge/internal/logfmt"
 	"github.com/icon-edge/icon-edge/loadtest"
 )
 
@@ -93,7 +94,7 @@ func (c *common) config(target, mode string, stderr io.Writer) loadtest.Config {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, nil)))
+	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{ReplaceAttr: logfmt.Durations})))
 	// For profiling the tester itself: ICON_LOADTEST_CPUPROFILE=file.
 	if p := os.Getenv("ICON_LOADTEST_CPUPROFILE"); p != "" {
 		if f, err := os.Create(p); err == nil {

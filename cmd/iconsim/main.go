@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/icon-edge/icon-edge/internal/logfmt"
 	"github.com/icon-edge/icon-edge/test/iconsim"
 )
 
@@ -39,11 +40,12 @@ func run(args []string) error {
 		return err
 	}
 	var h slog.Handler
+	opts := &slog.HandlerOptions{ReplaceAttr: logfmt.Durations}
 	switch *logFormat {
 	case "text":
-		h = slog.NewTextHandler(os.Stderr, nil)
+		h = slog.NewTextHandler(os.Stderr, opts)
 	case "json":
-		h = slog.NewJSONHandler(os.Stderr, nil)
+		h = slog.NewJSONHandler(os.Stderr, opts)
 	default:
 		return fmt.Errorf("--log-format must be text or json, not %q", *logFormat)
 	}
