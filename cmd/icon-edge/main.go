@@ -68,6 +68,7 @@ func run(args []string) int {
 		return runCloudflare(args[1:], os.Stdout, os.Stderr, os.Getenv)
 	}
 	fs := flag.NewFlagSet("icon-edge", flag.ContinueOnError)
+	fs.Usage = func() {} // parseExit prints the help
 	configPath := fs.String("config", "", "YAML configuration file")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	pprofAddr := fs.String("pprof", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off by default")
@@ -91,7 +92,7 @@ func run(args []string) int {
 	o.str("log-format", "auto, json or text", func(c *edge.Config, v string) { c.LogFormat = v })
 	o.str("log-level", "debug, info, warn or error", func(c *edge.Config, v string) { c.LogLevel = v })
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return parseExit(fs, err)
 	}
 	if *showVersion {
 		fmt.Println("icon-edge", version.Version)
