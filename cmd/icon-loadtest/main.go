@@ -40,7 +40,18 @@ const usage = `usage: icon-loadtest <replay|synth|compare> [flags]
   synth    send a synthetic workload (a method mix) at a constant rate
   compare  run the same workload against two targets in alternation, print B/A ratios
 
-Run "icon-loadtest <command> -h" for the flags of a command.
+Run "icon-loadtest <command> --help" for the flags of a command.
+` + envHelp
+
+// envHelp ends every help text: what the tester reads besides its flags.
+const envHelp = `
+Environment:
+  ICON_LOADTEST_KEY         private key (hex) that signs the transfers of a mix with
+                            icx_sendTransaction when the mix has no transfer.private_key
+  ICON_LOADTEST_CPUPROFILE  write a CPU profile of the tester itself to this file
+
+Reference: docs/loadtest.md (commands, mix spec, capture format, chaos hooks,
+reports); the edge's capture settings are in docs/configuration.md.
 `
 
 // hooks collects repeated --at flags.
@@ -133,14 +144,53 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+func newFlags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("icon-loadtest "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // run reports the error once; --help goes to stdout
+	fs.Usage = func() {}
 	return fs
 }
 
+// commandHelp is what "icon-loadtest CMD --help" prints, before the flags.
+var commandHelp = map[string]string{
+	"replay": `icon-loadtest replay: send the requests of a capture (icon-edge --capture) to a target,
+at the captured pace (--speed) or a constant --rate.
+
+Usage:
+  icon-loadtest replay --target http://127.0.0.1:9080 --capture cap.jsonl.gz [flags]
+`,
+	"synth": `icon-loadtest synth: send a synthetic workload (a method mix) at a constant rate.
+
+Usage:
+  icon-loadtest synth --target http://127.0.0.1:9080/api/v3 --rate 2000 --duration 30s [--mix mix.yaml] [flags]
+`,
+	"compare": `icon-loadtest compare: run the same workload against two targets in alternation
+and print B/A ratios.
+
+Usage:
+  icon-loadtest compare --a URL --b URL --rate 2000 --duration 10s [flags]
+`,
+}
+
+// parse parses a command's flags; --help prints the command's help, flags
+// and environment to stdout (run turns flag.ErrHelp into exit code 0).
+func parse(fs *flag.FlagSet, name string, args []string, stdout io.Writer) error {
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, commandHelp[name], "\nFlags:\n")
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		fmt.Fprint(stdout, envHelp)
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("%w (run \"icon-loadtest %s --help\")", err, name)
+	}
+	return nil
+}
+
 func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("replay", stderr)
+	fs := newFlags("replay")
 	var c common
 	c.register(fs, true)
 	target := fs.String("target", "", "base URL; captured paths are appended (e.g. http://127.0.0.1:9080)")
@@ -148,7 +198,7 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	speed := fs.Float64("speed", 1, "replay the captured inter-arrival times divided by this")
 	rate := fs.Float64("rate", 0, "replay at this constant rate (req/s) instead of the captured times")
 	loop := fs.Bool("loop", false, "start the capture over when it ends (needs --duration)")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, "replay", args, stdout); err != nil {
 		return err
 	}
 	if *target == "" || *capPath == "" {
@@ -193,7 +243,7 @@ func loadMix(path string) (*loadtest.Mix, string, error) {
 }
 
 func synth(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("synth", stderr)
+	fs := newFlags("synth")
 	var c common
 	c.register(fs, true)
 	target := fs.String("target", "", "JSON-RPC endpoint, e.g. http://127.0.0.1:9080/api/v3")
@@ -201,7 +251,7 @@ func synth(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	mixPath := fs.String("mix", "", "mix spec (YAML); default: the built-in mix modelled on public ICON traffic")
 	poisson := fs.Bool("poisson", false, "exponential inter-arrival times (Poisson arrivals) instead of a constant gap")
 	seed := fs.Uint64("seed", 1, "random seed of the request sequence")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, "synth", args, stdout); err != nil {
 		return err
 	}
 	if *target == "" || *rate <= 0 || c.duration <= 0 {
@@ -227,7 +277,7 @@ func synth(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func compare(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("compare", stderr)
+	fs := newFlags("compare")
 	var c common
 	c.register(fs, false)
 	a := fs.String("a", "", "first target (JSON-RPC endpoint for synth, base URL with --capture)")
@@ -236,7 +286,7 @@ func compare(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	rounds := fs.Int("rounds", 4, "alternations between A and B")
 	mixPath := fs.String("mix", "", "mix spec (YAML); default: the built-in mix")
 	capPath := fs.String("capture", "", "replay this capture instead of a synthetic mix")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, "compare", args, stdout); err != nil {
 		return err
 	}
 	if *a == "" || *b == "" || *rate <= 0 || c.duration <= 0 {

@@ -144,3 +144,30 @@ func TestUsageErrors(t *testing.T) {
 		t.Error("help")
 	}
 }
+
+func TestHelpOfEveryCommand(t *testing.T) {
+	env := []string{"ICON_LOADTEST_KEY", "ICON_LOADTEST_CPUPROFILE", "docs/loadtest.md"}
+	for _, c := range []struct {
+		args  []string
+		flags []string
+	}{
+		{[]string{"--help"}, []string{"replay", "synth", "compare"}},
+		{[]string{"-h"}, []string{"replay", "synth", "compare"}},
+		{[]string{"replay", "--help"}, []string{"-target", "-capture", "-speed", "-rate", "-loop", "-at", "-html"}},
+		{[]string{"synth", "--help"}, []string{"-target", "-rate", "-duration", "-mix", "-poisson", "-seed", "-at"}},
+		{[]string{"compare", "-h"}, []string{"-a", "-b", "-rate", "-rounds", "-mix", "-capture", "-json"}},
+	} {
+		code, out, errs := cli(t, c.args...)
+		if code != 0 || errs != "" {
+			t.Errorf("%v: exit %d, stderr %q", c.args, code, errs)
+		}
+		for _, want := range append(c.flags, env...) {
+			if !strings.Contains(out, want) {
+				t.Errorf("%v: help lacks %q", c.args, want)
+			}
+		}
+	}
+	if code, _, errs := cli(t, "synth", "--bogus"); code == 0 || !strings.Contains(errs, `"icon-loadtest synth --help"`) {
+		t.Errorf("unknown flag: exit %d, stderr %q", code, errs)
+	}
+}

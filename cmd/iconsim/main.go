@@ -3,8 +3,10 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -17,18 +19,52 @@ import (
 	"github.com/icon-edge/icon-edge/test/iconsim"
 )
 
-func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "iconsim:", err)
-		os.Exit(1)
+func main() { os.Exit(exitCode(run(os.Args[1:], os.Stdout), os.Stderr)) }
+
+// exitCode reports err and maps it: 0 for --help and a clean stop, 2 for
+// bad flags, 1 for anything else.
+func exitCode(err error, stderr io.Writer) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, new(usageError)):
+		fmt.Fprintln(stderr, "iconsim:", err)
+		return 2
+	default:
+		fmt.Fprintln(stderr, "iconsim:", err)
+		return 1
 	}
 }
 
-func run(args []string) error {
+// usageError is a bad flag or flag value: exit code 2.
+type usageError struct{ error }
+
+const helpHeader = `iconsim: simulated goloop nodes sharing one in-memory ICON chain, for
+developing and testing against JSON-RPC v3 and goloop's websockets.
+
+Usage:
+  iconsim [flags]
+  iconsim cloudflare-fake [flags]   a fake Cloudflare API for icon-edge's cloudflare commands (demos)
+
+Flags:
+`
+
+const helpFooter = `
+Environment: none is read.
+Each node serves JSON-RPC on /api/v3[/{channel}], websockets on
+/api/v3/{channel}/block and /event, and its fault API on /_sim/faults and
+/_sim/stats (POST {"down":true} kills a node, {"down":false} brings it back).
+Reference: docs/iconsim.md (flags, dev keys, faults, Go API); the edge in
+front of it is configured as in docs/configuration.md.
+`
+
+func run(args []string, stdout io.Writer) error {
 	if len(args) > 0 && args[0] == "cloudflare-fake" {
-		return runCloudflareFake(args[1:], os.Stdout, nil)
+		return runCloudflareFake(args[1:], stdout, nil)
 	}
 	fs := flag.NewFlagSet("iconsim", flag.ContinueOnError)
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard) // errors are reported once, by exitCode
 	listen := fs.String("listen", "127.0.0.1:9181", "first node's address; node i listens on port+i (port 0: random ports)")
 	nodes := fs.Int("nodes", 3, "number of nodes")
 	interval := fs.Duration("block-interval", time.Second, "time between blocks")
@@ -37,7 +73,14 @@ func run(args []string) error {
 	wait := fs.Duration("wait-timeout", 10*time.Second, "default (and maximum) wait of icx_waitTransactionResult / icx_sendTransactionAndWait")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, helpHeader)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			fmt.Fprint(stdout, helpFooter)
+			return err
+		}
+		return usageError{fmt.Errorf("%w (see iconsim --help)", err)}
 	}
 	var h slog.Handler
 	opts := &slog.HandlerOptions{ReplaceAttr: logfmt.Durations}
@@ -47,12 +90,12 @@ func run(args []string) error {
 	case "json":
 		h = slog.NewJSONHandler(os.Stderr, opts)
 	default:
-		return fmt.Errorf("--log-format must be text or json, not %q", *logFormat)
+		return usageError{fmt.Errorf("--log-format must be text or json, not %q", *logFormat)}
 	}
 	log := slog.New(h)
 	nid, err := parseNID(*nidStr)
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	c, err := iconsim.Start(iconsim.Config{
 		Listen: *listen, Nodes: *nodes, BlockInterval: *interval, NID: nid,
