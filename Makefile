@@ -40,8 +40,9 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
+# DEMO_FLAGS=--keep leaves the demo's simulator and edge running until Ctrl-C.
 demo: build
-	./scripts/demo.sh
+	./scripts/demo.sh $(DEMO_FLAGS)
 
 # Three regions on one machine: Cloudflare objects applied to a local fake,
 # one region taken down under traffic, 0 failed requests (docs/geo.md).

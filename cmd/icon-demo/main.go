@@ -1,259 +1,255 @@
-// Command icon-demo drives `make demo`: against a running iconsim cluster and
-// an icon-edge in front of it, it makes one node lag and one slow, sends a
-// mixed workload and a signed transfer through the edge, and prints what each
-// node served. It exits non-zero if the edge routed a latest-state read to the
-// lagging node or the transfer failed.
+// Command icon-demo drives `make demo`: it starts three simulated goloop
+// nodes (one lagging, one slow) and an icon-edge in front of them, in this
+// process and on free loopback ports, streams reads through the edge while it
+// kills the best node and brings it back, sends a signed transfer, and prints
+// where every read went. It exits non-zero if a read failed, the lagging node
+// served a latest-state read or the transfer did not land.
+//
+// Everything runs in this one process, so Ctrl-C, a failure or a kill leaves
+// no simulator or edge behind.
 package main
 
 import (
-	"bytes"
-	"encoding/json"
+	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"math/big"
+	"log/slog"
 	"net/http"
 	"os"
-	"strings"
+	"os/signal"
 	"sync"
-	"text/tabwriter"
+	"syscall"
 	"time"
 
-	"github.com/icon-edge/icon-edge/icon"
+	"github.com/icon-edge/icon-edge/edge"
+	"github.com/icon-edge/icon-edge/internal/logfmt"
 	"github.com/icon-edge/icon-edge/test/iconsim"
 )
 
-type stats struct {
-	Total   int64            `json:"total"`
-	Methods map[string]int64 `json:"methods"`
-	Height  int64            `json:"height"`
-}
+const help = `icon-demo: three simulated goloop nodes and icon-edge in front of them, in
+this process on free loopback ports. Streams reads through the edge while
+the best node is killed and brought back, sends a signed transfer, and shows
+where every read went. Under a minute; nothing is left running afterwards.
 
-var client = &http.Client{Timeout: 15 * time.Second}
+Usage:
+  icon-demo [--keep]
+
+Flags:
+`
+
+const helpFooter = `
+Environment: none is read.
+Exit codes: 0 no read failed, 1 something failed (printed), 2 bad flags,
+130 interrupted (everything stopped).
+Reference: README.md ("make demo"), docs/iconsim.md (the simulator and its
+fault API), docs/configuration.md (the edge's settings; the demo uses the
+defaults with the three nodes as upstreams).
+`
 
 func main() {
-	edgeURL := flag.String("edge", "http://127.0.0.1:9080", "icon-edge base URL")
-	nodes := flag.String("nodes", "http://127.0.0.1:9181,http://127.0.0.1:9182,http://127.0.0.1:9183", "iconsim node URLs, comma-separated")
-	flag.Parse()
-	if err := run(*edgeURL, strings.Split(*nodes, ",")); err != nil {
-		fmt.Fprintln(os.Stderr, "demo:", err)
-		os.Exit(1)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(cli(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("icon-demo", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	var o options
+	fs.BoolVar(&o.keep, "keep", false, "leave the simulator and the edge running after the demo, until Ctrl-C, to try the commands it prints")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, help)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			fmt.Fprint(stdout, helpFooter)
+			return 0
+		}
+		fmt.Fprintf(stderr, "icon-demo: %v (see icon-demo --help)\n", err)
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "icon-demo: unexpected argument %q (see icon-demo --help)\n", fs.Arg(0))
+		return 2
+	}
+	o.out = stdout
+	_, err := run(ctx, o)
+	switch {
+	case err == nil:
+		return 0
+	case ctx.Err() != nil:
+		fmt.Fprintln(stderr, "icon-demo: interrupted; the edge and the simulator are stopped")
+		return 130
+	default:
+		fmt.Fprintln(stderr, "icon-demo: FAILED:", err)
+		return 1
 	}
 }
 
-func run(edge string, nodes []string) error {
-	if len(nodes) < 3 {
-		return fmt.Errorf("need 3 nodes, got %d", len(nodes))
+type options struct {
+	keep bool
+	out  io.Writer
+}
+
+// outcome is what a run saw, for the test.
+type outcome struct {
+	edgeAddr  string
+	nodeAddrs []string
+	reads     int64
+	failed    int64
+}
+
+// printer serializes output from the stream, the fault schedule and the
+// edge's log, stamping lines with the time since the stream began.
+type printer struct {
+	mu    sync.Mutex
+	w     io.Writer
+	start time.Time
+}
+
+func (p *printer) f(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, format, args...)
+}
+
+func (p *printer) at(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.start.IsZero() {
+		fmt.Fprintf(p.w, "        "+format+"\n", args...)
+		return
 	}
-	lagging, slow := nodes[2], nodes[1]
-	fmt.Printf("Faults: %s lags 5 blocks, %s answers 40 ms late\n", lagging, slow)
-	if err := postJSON(lagging+"/_sim/faults", `{"lag_blocks":5}`, nil); err != nil {
-		return err
-	}
-	if err := postJSON(slow+"/_sim/faults", `{"latency_ms":40}`, nil); err != nil {
-		return err
-	}
-	if err := waitLagSeen(edge, lagging); err != nil {
-		return err
-	}
-	before, err := allStats(nodes)
+	fmt.Fprintf(p.w, "  %5.1fs "+format+"\n", append([]any{time.Since(p.start).Seconds()}, args...)...)
+}
+
+func (p *printer) begin() { p.mu.Lock(); p.start = time.Now(); p.mu.Unlock() }
+func (p *printer) end()   { p.mu.Lock(); p.start = time.Time{}; p.mu.Unlock() }
+
+// client keeps a connection per demo client alive (the default keeps two).
+var client = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+
+func run(ctx context.Context, o options) (*outcome, error) {
+	p := &printer{w: o.out}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sim, err := iconsim.Start(iconsim.Config{Listen: "127.0.0.1:0", Nodes: 3, BlockInterval: 500 * time.Millisecond,
+		Channel: "icon_dex", Logger: quiet})
 	if err != nil {
-		return err
+		return nil, err
+	}
+	defer sim.Close()
+	nodes := sim.URLs()
+	best, slow, lagging := nodes[0], nodes[1], nodes[2]
+	if err := postFaults(ctx, slow, `{"latency_ms":40}`); err != nil {
+		return nil, err
+	}
+	if err := postFaults(ctx, lagging, `{"lag_blocks":5}`); err != nil {
+		return nil, err
 	}
 
-	// A mixed read workload, 8 clients at once.
-	api := edge + "/api/v3/icon_dex"
+	cfg := edge.Defaults()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Upstreams = nodes
+	cfg.Channel = "icon_dex"
+	cfg.Shutdown.DrainDelay = 0
+	// The edge's log, reduced to what it says about its nodes.
+	log := slog.New(slog.NewTextHandler(&nodeEvents{p: p}, &slog.HandlerOptions{ReplaceAttr: dropTime}))
+	e, err := edge.Start(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	defer e.Close()
+	res := &outcome{edgeAddr: e.Addr(), nodeAddrs: nodes}
+	api := e.URL() + "/api/v3/icon_dex"
+	names := map[string]string{best: "A", slow: "B", lagging: "C"}
+	roles := map[string]string{best: "healthy, killed mid-stream", slow: "answers 40 ms late", lagging: "5 blocks behind the tip"}
+
+	p.f("icon-demo: three simulated goloop nodes and icon-edge, on free loopback ports\n")
+	for _, n := range nodes {
+		p.f("  node %s  %-24s  %s\n", names[n], n, roles[n])
+	}
+	p.f("  edge    %-24s  JSON-RPC at /api/v3/icon_dex\n\n", e.URL())
+	if err := waitEdgeSees(ctx, e.URL(), func(st *status) bool {
+		n := st.node(lagging)
+		return st.Ready && n != nil && n.Height >= 0 && !n.InSync
+	}); err != nil {
+		return res, fmt.Errorf("edge never saw node C fall behind: %w", err)
+	}
+
 	var tip struct {
 		Height int64 `json:"height"`
 	}
-	if err := rpc(api, "icx_getLastBlock", nil, &tip); err != nil {
-		return err
+	if err := rpc(ctx, api, "icx_getLastBlock", nil, &tip); err != nil {
+		return res, err
 	}
-	bodies := []string{
-		`{"jsonrpc":"2.0","id":1,"method":"icx_getLastBlock"}`,
-		`{"jsonrpc":"2.0","id":2,"method":"icx_getBalance","params":{"address":"` + iconsim.DevAddress + `"}}`,
-		`{"jsonrpc":"2.0","id":3,"method":"icx_getTotalSupply"}`,
-		`{"jsonrpc":"2.0","id":4,"method":"icx_call","params":{"to":"` + iconsim.TokenAddress + `","dataType":"call","data":{"method":"symbol"}}}`,
-		fmt.Sprintf(`{"jsonrpc":"2.0","id":5,"method":"icx_getBlockByHeight","params":{"height":"0x%x"}}`, max(tip.Height-1, 1)),
+	before, err := snapshot(ctx, e, nodes)
+	if err != nil {
+		return res, err
 	}
-	start := time.Now()
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	failed := 0
-	for w := 0; w < 8; w++ {
-		wg.Go(func() {
-			for i := 0; i < 75; i++ {
-				body := bodies[(w+i)%len(bodies)]
-				resp, err := client.Post(api, "application/json", strings.NewReader(body))
-				if err == nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-				if err != nil || resp.StatusCode != 200 {
-					mu.Lock()
-					failed++
-					mu.Unlock()
-				}
-			}
-		})
+	p.f("1) 8 clients read through the edge for 6 s; node A, the only fast node at the tip, dies at 1.5 s\n")
+	reads, failed, err := stream(ctx, p, api, best, max(tip.Height-1, 1), 6*time.Second, 1500*time.Millisecond, 3500*time.Millisecond)
+	res.reads, res.failed = reads, failed
+	if err != nil {
+		return res, err
 	}
-	wg.Wait()
-	fmt.Printf("Sent 600 reads through the edge in %v: %d failed\n", time.Since(start).Round(time.Millisecond), failed)
+	if err := waitEdgeSees(ctx, e.URL(), func(st *status) bool {
+		n := st.node(best)
+		return n != nil && n.InSync && n.State == "healthy"
+	}); err != nil {
+		return res, fmt.Errorf("edge never took node A back: %w", err)
+	}
+	p.at("the edge serves from node A again")
+	after, err := snapshot(ctx, e, nodes)
+	if err != nil {
+		return res, err
+	}
+	p.end()
+	p.f("\n   failed reads: %d of %d\n\n", failed, reads)
+	latestOnLagging := explain(p, before, after, nodes, names, roles, reads)
 
-	// A signed transfer, waited for through the edge.
-	w, err := icon.NewWallet(iconsim.DevPrivateKey)
-	if err != nil {
-		return err
-	}
-	to := "hx6d012de5402f8d43a87a1406e24ef69db9972bb4"
-	var balBefore string
-	if err := rpc(api, "icx_getBalance", map[string]string{"address": to}, &balBefore); err != nil {
-		return err
-	}
-	params, txHash, err := w.SignTransfer(to, big.NewInt(1e18), 3, 1000000, time.Now())
-	if err != nil {
-		return err
-	}
-	var p map[string]any
-	_ = json.Unmarshal(params, &p)
-	var result struct {
-		Status      string `json:"status"`
-		BlockHeight string `json:"blockHeight"`
-		TxHash      string `json:"txHash"`
-	}
-	if err := rpcHeader(api, "icx_sendTransactionAndWait", p, &result, "Icon-Options", "timeout=10000"); err != nil {
-		return fmt.Errorf("transfer %s: %w", txHash, err)
-	}
-	var balAfter string
-	if err := rpc(api, "icx_getBalance", map[string]string{"address": to}, &balAfter); err != nil {
-		return err
-	}
-	after, err := allStats(nodes)
-	if err != nil {
-		return err
+	p.f("\n2) A signed transfer of 1 ICX through the edge (icx_sendTransactionAndWait)\n")
+	if err := transfer(ctx, p, api); err != nil {
+		return res, err
 	}
 
-	fmt.Println()
-	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tROLE\tHEIGHT\tgetLastBlock*\tgetBalance\tgetTotalSupply\ticx_call\tgetBlockByHeight\tsendTx")
-	roles := map[string]string{nodes[0]: "healthy", slow: "slow (40ms)", lagging: "lagging (5 blocks)"}
-	latestOnLagging := int64(0)
-	for i, n := range nodes {
-		d := func(m string) int64 { return after[i].Methods[m] - before[i].Methods[m] }
-		if n == lagging {
-			latestOnLagging = d("icx_getBalance") + d("icx_getTotalSupply") + d("icx_call")
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", n, roles[n], after[i].Height, d("icx_getLastBlock"),
-			d("icx_getBalance"), d("icx_getTotalSupply"), d("icx_call"), d("icx_getBlockByHeight"),
-			d("icx_sendTransactionAndWait"))
-	}
-	tw.Flush()
-	fmt.Println("  * getLastBlock includes the edge's own health probes (every node is probed every 500ms).")
-	fmt.Println()
-	fmt.Printf("Transfer %s: status %s in block %s; receiver balance %s -> %s\n", txHash, result.Status, result.BlockHeight, balBefore, balAfter)
 	switch {
 	case failed > 0:
-		return fmt.Errorf("%d reads failed", failed)
+		return res, fmt.Errorf("%d of %d reads failed", failed, reads)
 	case latestOnLagging > 0:
-		return fmt.Errorf("the lagging node served %d latest-state reads", latestOnLagging)
-	case result.Status != "0x1":
-		return fmt.Errorf("transfer failed: status %q", result.Status)
+		return res, fmt.Errorf("the lagging node served %d latest-state reads", latestOnLagging)
 	}
-	fmt.Println("OK: no failed reads, the lagging node got no latest-state reads, the transfer landed once.")
-	return nil
+	p.f("\nOK: node A died and came back mid-stream and no read failed; the lagging node\n" +
+		"served no latest-state read; the transfer landed once.\n")
+	tryNext(p, o.keep, e.URL(), best)
+	if o.keep {
+		<-ctx.Done()
+		p.f("\nicon-demo: stopping the edge and the simulator\n")
+	}
+	return res, nil
 }
 
-func waitLagSeen(edge, lagging string) error {
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		var st struct {
-			Ready bool `json:"ready"`
-			Nodes []struct {
-				URL    string `json:"url"`
-				InSync bool   `json:"in_sync"`
-				Height int64  `json:"height"`
-			} `json:"nodes"`
-		}
-		if err := getJSON(edge+"/status.json", &st); err == nil && st.Ready {
-			for _, n := range st.Nodes {
-				if n.URL == lagging && n.Height >= 0 && !n.InSync {
-					fmt.Printf("Edge sees %s out of sync (height %d)\n", lagging, n.Height)
-					return nil
-				}
-			}
-		}
-		time.Sleep(200 * time.Millisecond)
+func tryNext(p *printer, keep bool, edgeURL, nodeA string) {
+	if keep {
+		p.f("\nThis setup stays up until Ctrl-C. Try, in another terminal:\n")
+	} else {
+		p.f("\nTry next: `bin/icon-demo --keep` (or `make demo DEMO_FLAGS=--keep`) leaves this setup\n" +
+			"running until Ctrl-C; then, with the addresses it prints:\n")
 	}
-	return fmt.Errorf("edge at %s never saw %s fall behind", edge, lagging)
+	host := edgeURL[len("http://"):]
+	p.f("  curl -s %s/status.json              # every node: state, height, lag, latency (the status page)\n", edgeURL)
+	p.f("  curl -s %s/metrics | grep cache     # the edge's Prometheus metrics\n", edgeURL)
+	p.f("  bin/icon-loadtest synth --target %s/api/v3/icon_dex --rate 300 --duration 20s --html report.html \\\n", edgeURL)
+	p.f("      --at '10s:POST:%s/_sim/faults:{\"down\":true}'   # load test, node A killed at 10 s\n", nodeA)
+	p.f("  npx wscat -c ws://%s/api/v3/icon_dex/block   # then send {\"height\":\"0x1\"}: blocks as they are made\n", host)
+	p.f("More: README.md, docs/loadtest.md, docs/wsbridge.md, docs/configuration.md\n")
 }
 
-func allStats(nodes []string) ([]stats, error) {
-	out := make([]stats, len(nodes))
-	for i, n := range nodes {
-		if err := getJSON(n+"/_sim/stats", &out[i]); err != nil {
-			return nil, err
-		}
+func dropTime(_ []string, a slog.Attr) slog.Attr {
+	if a.Key == slog.TimeKey {
+		return slog.Attr{}
 	}
-	return out, nil
-}
-
-func getJSON(url string, v any) error {
-	resp, err := client.Get(url)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	return json.NewDecoder(resp.Body).Decode(v)
-}
-
-func postJSON(url, body string, v any) error {
-	resp, err := client.Post(url, "application/json", strings.NewReader(body))
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		b, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("POST %s: %d %s", url, resp.StatusCode, b)
-	}
-	if v != nil {
-		return json.NewDecoder(resp.Body).Decode(v)
-	}
-	return nil
-}
-
-func rpc(url, method string, params any, result any) error {
-	return rpcHeader(url, method, params, result)
-}
-
-func rpcHeader(url, method string, params any, result any, header ...string) error {
-	req := map[string]any{"jsonrpc": "2.0", "id": 1, "method": method}
-	if params != nil {
-		req["params"] = params
-	}
-	b, _ := json.Marshal(req)
-	hr, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(b))
-	hr.Header.Set("Content-Type", "application/json")
-	for i := 0; i+1 < len(header); i += 2 {
-		hr.Header.Set(header[i], header[i+1])
-	}
-	resp, err := client.Do(hr)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Result json.RawMessage `json:"result"`
-		Error  *struct {
-			Code    int    `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return fmt.Errorf("%s: HTTP %d: %v", method, resp.StatusCode, err)
-	}
-	if out.Error != nil {
-		return fmt.Errorf("%s: %d %s", method, out.Error.Code, out.Error.Message)
-	}
-	return json.Unmarshal(out.Result, result)
+	return logfmt.Durations(nil, a)
 }
