@@ -335,7 +335,7 @@ func worker(ctx context.Context, tg *target, work <-chan *job, results chan<- re
 			continue
 		}
 		// An empty path means the target URL itself (e.g. .../api/v3).
-		cnt.inflight.Add(1)
+		open := cnt.inflight.Add(1)
 		sendAt := time.Now()
 		// Most workloads use one path; re-parsing an unchanged URI costs
 		// a few percent of the send path.
@@ -362,9 +362,11 @@ func worker(ctx context.Context, tg *target, work <-chan *job, results chan<- re
 		r.class, r.code, r.text = cls.classify(err, resp)
 		cnt.sent.Add(1)
 		cnt.done.Add(1)
+		r.inflight = int32(open)
 		if r.lag > cfg.LateThreshold {
 			cnt.late.Add(1)
 			r.late = true
+			r.busy = open >= int64(cfg.MaxInflight)
 		}
 		switch r.class {
 		case classTransport, classHTTP:

@@ -70,6 +70,7 @@ type Report struct {
 	RPCErrors     int64            `json:"rpc_errors"`
 	Errors        map[string]int64 `json:"errors"`
 	Late          int64            `json:"late_sends"`
+	PeakInflight  int64            `json:"peak_inflight"`
 	LateThreshold float64          `json:"late_threshold_ms"`
 	KeptUp        bool             `json:"tester_kept_up"`
 	SendLag       Latency          `json:"send_lag"`
@@ -111,10 +112,9 @@ func (c *collector) report(cfg Config, runs ...*runInfo) *Report {
 		r.OfferedRate = float64(r.Scheduled) / elapsed.Seconds()
 	}
 	r.KeptUp = float64(c.late) <= keptUpLateFraction*float64(max(c.count, 1))
+	r.PeakInflight = c.peakInflight
 	if !r.KeptUp {
-		r.Warnings = append(r.Warnings, fmt.Sprintf(
-			"the tester could not keep up: %d of %d sends were more than %v behind schedule (p99 send lag %s); raise --max-inflight or lower the rate",
-			c.late, c.count, cfg.LateThreshold, fmtMs(r.SendLag.P99)))
+		r.Warnings = append(r.Warnings, keepUpAdvice(c, cfg, r))
 	}
 	for name, m := range c.methods {
 		r.Methods = append(r.Methods, MethodReport{
@@ -129,6 +129,22 @@ func (c *collector) report(cfg Config, runs ...*runInfo) *Report {
 		return r.Methods[i].Method < r.Methods[j].Method
 	})
 	return r
+}
+
+// keepUpAdvice says why sends were late. With every worker busy they waited
+// for the target: more in flight helps. With workers free they waited for
+// the CPU (the tester shares cores with the target, or the machine is busy):
+// more in flight changes nothing.
+func keepUpAdvice(c *collector, cfg Config, r *Report) string {
+	head := fmt.Sprintf("the tester could not keep up: %d of %d sends were more than %v behind schedule (p99 send lag %s)",
+		c.late, c.count, cfg.LateThreshold, fmtMs(r.SendLag.P99))
+	if c.lateBusy*2 >= c.late {
+		return head + fmt.Sprintf("; all %d workers were busy (the target is slower than the rate): raise --max-inflight or lower the rate", cfg.MaxInflight)
+	}
+	return head + fmt.Sprintf("; most late sends found free workers (peak %d of --max-inflight %d in flight), so nothing "+
+		"waited on the target: the tester was starved of CPU (it shares the cores with the target, or the machine is busy). "+
+		"Run it on other cores or another machine (taskset, a second host), lower the rate, or try --pipeline; "+
+		"raising --max-inflight will not help", r.PeakInflight, cfg.MaxInflight)
 }
 
 func fmtMs(v float64) string {

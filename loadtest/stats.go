@@ -29,6 +29,11 @@ type result struct {
 	code                  int
 	text                  string
 	late                  bool
+	// inflight is how many requests were open when this one was sent,
+	// itself included: late sends with every worker busy wait on the
+	// target; late sends with free workers wait on the CPU.
+	inflight int32
+	busy     bool // late, and every worker (--max-inflight) was busy
 }
 
 type classifier struct{ p fastjson.Parser }
@@ -153,6 +158,8 @@ type collector struct {
 	errors                map[string]int64
 	count, failed, rpc    int64
 	late                  int64
+	lateBusy              int64 // late sends that found every worker busy
+	peakInflight          int64
 	win                   *hdrhistogram.Histogram
 	cur                   int
 	timeline              []Point
@@ -239,7 +246,11 @@ func (c *collector) add(r result, offset time.Duration, cnt *counters) {
 	if r.late {
 		c.late++
 		c.point(int((offset+r.sentAt)/time.Second)).Late++
+		if r.busy {
+			c.lateBusy++
+		}
 	}
+	c.peakInflight = max(c.peakInflight, int64(r.inflight))
 	m := c.methods[r.method]
 	if m == nil {
 		name := r.method

@@ -175,6 +175,30 @@ func TestLateSendsAreCountedAndReported(t *testing.T) {
 	if rep.Latency.Max < 600 || rep.Service.P50 > 200 {
 		t.Fatalf("latency %+v service %+v: the queueing must show in latency, not in service time", rep.Latency, rep.Service)
 	}
+	// Every late send waited for the one busy worker: the advice is about
+	// the in-flight bound, not the CPU.
+	if !strings.Contains(rep.String(), "raise --max-inflight") || strings.Contains(rep.String(), "starved of CPU") || rep.PeakInflight != 1 {
+		t.Fatalf("advice for a saturated in-flight bound:\n%s", rep)
+	}
+}
+
+// Late sends that found free workers were not waiting on the target: the
+// advice must name CPU starvation and not suggest more in flight.
+func TestKeepUpAdviceNamesCPUStarvation(t *testing.T) {
+	cfg := Config{MaxInflight: 512, LateThreshold: 5 * time.Millisecond}
+	c := newCollector()
+	c.count, c.late, c.lateBusy, c.peakInflight = 1000, 300, 2, 7
+	rep := c.report(cfg, &runInfo{elapsed: time.Second})
+	w := strings.Join(rep.Warnings, "\n")
+	if rep.KeptUp || !strings.Contains(w, "starved of CPU") || !strings.Contains(w, "peak 7 of --max-inflight 512") ||
+		!strings.Contains(w, "will not help") {
+		t.Fatalf("warnings: %s", w)
+	}
+	c.lateBusy = 290
+	rep = c.report(cfg, &runInfo{elapsed: time.Second})
+	if w := strings.Join(rep.Warnings, "\n"); !strings.Contains(w, "all 512 workers were busy") || strings.Contains(w, "starved") {
+		t.Fatalf("warnings: %s", w)
+	}
 }
 
 func TestProgressLine(t *testing.T) {
