@@ -225,6 +225,11 @@ func run(ctx context.Context, o options) (*outcome, error) {
 		"served no latest-state read; the transfer landed once.\n")
 	tryNext(p, o.keep, e.URL(), best)
 	if o.keep {
+		// Transactions in every block from now on, so a synthetic load test
+		// against this setup looks up real transaction hashes.
+		if stopTraffic, err := sim.StartTraffic(2); err == nil {
+			defer stopTraffic()
+		}
 		<-ctx.Done()
 		p.f("\nicon-demo: stopping the edge and the simulator\n")
 	}

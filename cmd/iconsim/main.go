@@ -72,6 +72,7 @@ func run(args []string, stdout io.Writer) error {
 	channel := fs.String("channel", "icon_dex", "channel name served at /api/v3/{channel}")
 	wait := fs.Duration("wait-timeout", 10*time.Second, "default (and maximum) wait of icx_waitTransactionResult / icx_sendTransactionAndWait")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
+	txs := fs.Int("txs-per-block", 2, "signed transfers the dev account sends every block, so recent blocks hold transactions as on a live chain (0: none)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, helpHeader)
@@ -104,6 +105,12 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	stopTraffic, err := c.StartTraffic(*txs)
+	if err != nil {
+		c.Close()
+		return err
+	}
+	defer stopTraffic()
 	fmt.Printf("iconsim: %d node(s), nid 0x%x, channel %s, block every %s\n", *nodes, nid, *channel, *interval)
 	fmt.Printf("dev account %s (funded at genesis)\ndev private key %s (public test key: never use it for value)\n", iconsim.DevAddress, iconsim.DevPrivateKey)
 	for i, u := range c.URLs() {

@@ -13,7 +13,7 @@ func TestHelpAndUsageExitCodes(t *testing.T) {
 			t.Errorf("iconsim %s exited %d, want 0", arg, code)
 		}
 		for _, want := range []string{"-listen", "-nodes", "-block-interval", "-nid", "-channel",
-			"-wait-timeout", "-log-format", "Environment", "docs/iconsim.md", "docs/configuration.md", "/_sim/faults"} {
+			"-wait-timeout", "-log-format", "-txs-per-block", "Environment", "docs/iconsim.md", "docs/configuration.md", "/_sim/faults"} {
 			if !strings.Contains(out.String(), want) {
 				t.Errorf("%s: help lacks %q", arg, want)
 			}
