@@ -329,3 +329,91 @@ func BenchmarkRecord(b *testing.B) {
 		})
 	}
 }
+
+// A gzip capture copied while the edge still writes it has no gzip trailer.
+// Everything flushed so far (the writer flushes every second) must read back,
+// with the file reported unfinished rather than as an error.
+func TestLiveGzipCaptureReadsUpToLastFlush(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "cap.jsonl.gz")
+	w, err := New(Config{Path: p, Gzip: true}, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	const n = 20
+	for i := 0; i < n; i++ {
+		w.Record([]byte("/api/v3"), []byte(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"icx_getLastBlock"}`, i)))
+	}
+	// Copy the live file the way an operator would, until a flush has
+	// put all n lines in it (bounded by a deadline, not a sleep).
+	live := filepath.Join(dir, "copy.jsonl.gz")
+	deadline := time.Now().Add(10 * time.Second)
+	var got []Entry
+	for {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(live, raw, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r, err := Open(live)
+		if err == nil {
+			got = got[:0]
+			for r.Next() {
+				got = append(got, Entry{Body: bytes.Clone(r.Entry().Body)})
+			}
+			if r.Err() != nil {
+				t.Fatalf("live file read as an error: %v", r.Err())
+			}
+			unfinished := r.Unfinished()
+			r.Close()
+			if len(got) == n {
+				if !unfinished {
+					t.Error("a file without its gzip trailer was not reported unfinished")
+				}
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10s the live copy holds %d of %d lines", len(got), n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !bytes.Contains(got[n-1].Body, []byte(fmt.Sprintf(`"id":%d`, n-1))) {
+		t.Errorf("last entry %s", got[n-1].Body)
+	}
+	// A rotated (earlier) file cut short is damage, not a live file: error.
+	raw, _ := os.ReadFile(live)
+	older := filepath.Join(dir, "copy.jsonl.gz.1")
+	if err := os.WriteFile(older, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(older, live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for r.Next() {
+	}
+	if r.Err() == nil {
+		t.Error("a cut-short rotated file read without error")
+	}
+	// Closed properly, the file is complete and not unfinished.
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	count := 0
+	for r2.Next() {
+		count++
+	}
+	if count != n || r2.Err() != nil || r2.Unfinished() {
+		t.Errorf("closed file: %d entries, err %v, unfinished %v", count, r2.Err(), r2.Unfinished())
+	}
+}

@@ -41,8 +41,11 @@ type Reader struct {
 	entry   Entry
 	err     error
 	skipped int64
-	lastOff time.Duration
-	base    time.Duration
+	// unfinished: the last file was a gzip stream without its end, a
+	// capture still being written; it was read up to its last flush.
+	unfinished bool
+	lastOff    time.Duration
+	base       time.Duration
 }
 
 // Open starts reading the given capture files in the order given (gzip is
@@ -143,6 +146,13 @@ func (r *Reader) Next() bool {
 			return true
 		}
 		if err != nil {
+			// A gzip file without its trailer, last in the set, is the one
+			// the edge is still writing (it flushes every second): what
+			// it holds so far is complete lines, and that is the end.
+			if errors.Is(err, io.ErrUnexpectedEOF) && r.gz != nil && len(r.paths) == 0 {
+				r.unfinished = true
+				err = io.EOF
+			}
 			if !errors.Is(err, io.EOF) {
 				r.err = fmt.Errorf("capture: %w", err)
 				return false
@@ -220,6 +230,11 @@ func (r *Reader) Err() error { return r.err }
 
 // Skipped is how many malformed or oversized lines were skipped.
 func (r *Reader) Skipped() int64 { return r.skipped }
+
+// Unfinished reports that the last file ended without its gzip trailer: a
+// capture the edge is still writing, read up to its last flush (at most a
+// second behind). It is complete once rotated or after the edge stops.
+func (r *Reader) Unfinished() bool { return r.unfinished }
 
 // Close releases the open file.
 func (r *Reader) Close() error {

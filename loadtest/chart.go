@@ -20,8 +20,17 @@ type series struct {
 
 type marker struct {
 	x     float64 // seconds
-	label string
+	tag   string  // drawn on the chart, short: "hook 1"
+	label string  // the full hook, in the tooltip and the hooks table
 }
+
+// Rough text widths of the chart's fonts (DejaVu/Liberation sans at 10 and
+// 11 px), for laying out labels without a browser: generous, so a label
+// drawn from the estimate stays clear of its neighbours.
+const (
+	markCharW   = 6.2
+	legendCharW = 7
+)
 
 const (
 	chartW, chartH         = 900, 280
@@ -61,6 +70,20 @@ func lineChart(id, title, unit string, n int, ss []series, logY bool, marks []ma
 	fmt.Fprintf(&b, `<svg id="%s" class="chart" role="img" aria-label="%s" viewBox="0 0 %d %d" width="100%%" preserveAspectRatio="xMidYMid meet" xmlns="http://www.w3.org/2000/svg">`,
 		id, html.EscapeString(title), chartW, chartH)
 	fmt.Fprintf(&b, `<text x="%d" y="18" class="ct">%s</text>`, padL, html.EscapeString(title))
+	// The legend sits on the title row, right-aligned, outside the plot: hook
+	// labels inside the plot can never run into it.
+	legendW := 0
+	for _, s := range ss {
+		legendW += 28 + legendCharW*len(s.name)
+	}
+	lx := chartW - padR - legendW
+	b.WriteString(`<g class="legend">`)
+	for _, s := range ss {
+		fmt.Fprintf(&b, `<rect x="%d" y="11" width="12" height="3" fill="%s"/><text x="%d" y="16" class="lg">%s</text>`,
+			lx, s.color, lx+16, html.EscapeString(s.name))
+		lx += 28 + legendCharW*len(s.name)
+	}
+	b.WriteString(`</g>`)
 	pw, ph := float64(chartW-padL-padR), float64(chartH-padT-padB)
 	maxV, minPos := 0.0, math.Inf(1)
 	for _, s := range ss {
@@ -114,12 +137,32 @@ func lineChart(id, title, unit string, n int, ss []series, logY bool, marks []ma
 		fmt.Fprintf(&b, `<text x="%.1f" y="%d" class="xt">%ds</text>`, x(float64(i)), chartH-padB+16, i)
 	}
 	fmt.Fprintf(&b, `<text x="%d" y="%d" class="ax">time since start</text>`, padL+int(pw/2), chartH-6)
+	// Labels go right of their line, or left of it near the right edge so
+	// they are never cut; a label that would touch an earlier one on its
+	// row moves down a row.
+	var rowEnd []float64 // right end of the last label on each row
 	for _, m := range marks {
 		if m.x < 0 || m.x > xmax {
 			continue
 		}
-		fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%d" y2="%.1f" class="mark"><title>%s</title></line><text x="%.1f" y="%d" class="mt">%s</text>`,
-			x(m.x), x(m.x), padT, float64(padT)+ph, html.EscapeString(m.label), x(m.x)+3, padT+10, html.EscapeString(shorten(m.label, 40)))
+		mx := x(m.x)
+		w := markCharW * float64(len(m.tag))
+		left, anchor, tx := mx+3, "start", mx+3
+		if left+w > float64(chartW-padR) {
+			left, anchor, tx = mx-3-w, "end", mx-3
+		}
+		row := 0
+		for row < len(rowEnd) && rowEnd[row]+4 > left {
+			row++
+		}
+		if row == len(rowEnd) {
+			rowEnd = append(rowEnd, 0)
+		}
+		rowEnd[row] = left + w
+		fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%d" y2="%.1f" class="mark"><title>%s</title></line>`+
+			`<text x="%.1f" y="%d" class="mt" text-anchor="%s"><title>%s</title>%s</text>`,
+			mx, mx, padT, float64(padT)+ph, html.EscapeString(m.label),
+			tx, padT+10+14*row, anchor, html.EscapeString(m.label), html.EscapeString(m.tag))
 	}
 	for _, s := range ss {
 		if len(s.values) == 0 {
@@ -136,19 +179,6 @@ func lineChart(id, title, unit string, n int, ss []series, logY bool, marks []ma
 		fmt.Fprintf(&b, `<polyline class="series" data-series="%s" fill="none" stroke="%s" stroke-width="1.8"%s points="%s"><title>%s</title></polyline>`,
 			html.EscapeString(s.name), s.color, dash, strings.TrimSpace(pts.String()), html.EscapeString(s.name))
 	}
-	lx := padL + 8
-	for _, s := range ss {
-		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="12" height="3" fill="%s"/><text x="%d" y="%d" class="lg">%s</text>`,
-			lx, padT+6, s.color, lx+16, padT+10, html.EscapeString(s.name))
-		lx += 28 + 7*len(s.name)
-	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String()) // every interpolated string above is escaped
-}
-
-func shorten(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-1] + "…"
 }

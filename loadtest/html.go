@@ -5,14 +5,17 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"net/url"
 	"os"
 	"strconv"
+	"strings"
 )
 
 var pageTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
-	"ms": fmtMs,
-	"f0": func(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) },
-	"f1": func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
+	"ms":  fmtMs,
+	"inc": func(i int) int { return i + 1 },
+	"f0":  func(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) },
+	"f1":  func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -33,7 +36,7 @@ svg.chart{border:1px solid #e6e9ef;border-radius:6px;margin:6px 0;background:#ff
 svg .grid{stroke:#eef0f4}svg .yt{font-size:11px;text-anchor:end;fill:#5b6475}
 svg .xt{font-size:11px;text-anchor:middle;fill:#5b6475}svg .ax{font-size:11px;fill:#5b6475;text-anchor:middle}
 svg .ct{font-size:13px;font-weight:600;fill:#1d2330}svg .lg{font-size:11px;fill:#1d2330}
-svg .mark{stroke:#c62828;stroke-dasharray:4 3}svg .mt{font-size:10px;fill:#c62828}
+svg .mark{stroke:#c62828;stroke-dasharray:4 3}svg .mt{font-size:10px;fill:#c62828;paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}
 footer{color:#8a93a3;font-size:12px;margin-top:24px}
 </style></head><body>
 <h1>icon-loadtest report: {{.R.Mode}}</h1>
@@ -65,8 +68,8 @@ footer{color:#8a93a3;font-size:12px;margin-top:24px}
 {{range .Errors}}<tr><td>{{.K}}</td><td>{{.V}}</td></tr>{{end}}
 </tbody></table>{{end}}
 {{if .R.Hooks}}<h2>Chaos hooks</h2>
-<table id="hooks"><thead><tr><th>at</th><th style="text-align:left">action</th><th>result</th></tr></thead><tbody>
-{{range .R.Hooks}}<tr><td>{{ms .AtMs}}</td><td style="text-align:left"><code>{{.Spec}}</code></td><td>{{if .Error}}{{.Error}}{{else}}HTTP {{.Status}}{{end}}</td></tr>{{end}}
+<table id="hooks"><thead><tr><th>hook</th><th>at</th><th style="text-align:left">action</th><th>result</th></tr></thead><tbody>
+{{range $i, $h := .R.Hooks}}<tr><td>{{inc $i}}</td><td>{{ms .AtMs}}</td><td style="text-align:left"><code>{{.Spec}}</code></td><td>{{if .Error}}{{.Error}}{{else}}HTTP {{.Status}}{{end}}</td></tr>{{end}}
 </tbody></table>{{end}}
 <h2>Schedule</h2>
 <p>Open loop: requests are sent on the clock, not when responses come back. Latency is measured from each request's
@@ -98,8 +101,8 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		sent[i], done[i], failed[i], rpc[i] = float64(p.Sent), float64(p.Completed), float64(p.Failed), float64(p.RPCErrors)
 	}
 	var marks []marker
-	for _, h := range r.Hooks {
-		marks = append(marks, marker{x: h.AtMs / 1000, label: h.Spec})
+	for i, h := range r.Hooks {
+		marks = append(marks, marker{x: h.AtMs / 1000, tag: hookTag(i+1, h.Spec), label: h.Spec})
 	}
 	data, err := json.Marshal(r)
 	if err != nil {
@@ -139,4 +142,23 @@ func (r *Report) WriteHTMLFile(path string) error {
 		return fmt.Errorf("loadtest: html report: %w", err)
 	}
 	return f.Close()
+}
+
+// hookTag is the short label of a hook on the charts: its number in the
+// hooks table, method, port and path, and the start of its body.
+func hookTag(n int, spec string) string {
+	tag := fmt.Sprintf("hook %d", n)
+	h, err := ParseHook(spec)
+	if err != nil {
+		return tag
+	}
+	where := h.URL
+	if u, err := url.Parse(h.URL); err == nil {
+		where = ":" + u.Port() + u.Path
+	}
+	body := h.Body
+	if r := []rune(body); len(r) > 24 {
+		body = string(r[:23]) + "…"
+	}
+	return strings.TrimSpace(fmt.Sprintf("%s: %s %s %s", tag, h.Method, where, body))
 }

@@ -3,6 +3,7 @@ package loadtest_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"image"
 	"image/png"
 	"os"
@@ -18,14 +19,15 @@ import (
 // The HTML report of a real run (with a chaos hook) renders in headless
 // Chromium with no console errors and no network requests, and shows both
 // charts with one point per second. LOADTEST_SCREENSHOT=path also saves
-// the screenshot used in the README.
+// a screenshot of a 12 s run against one node slowed at 6 s (the README's
+// and docs/loadtest.md's picture is made by make report-screenshot).
 func TestHTMLReportRendersInChromium(t *testing.T) {
 	if chromium.Find() == "" {
 		t.Skip("chromium not installed: apt-get install chromium (Debian) to check the HTML report in a browser")
 	}
 	sim := startSim(t, 1)
 	url := sim.URLs()[0] + "/api/v3"
-	// The README screenshot gets a longer run so the charts show a shape.
+	// A screenshot gets a longer run so the charts show a shape.
 	run, at := 3*time.Second, "1500ms"
 	if os.Getenv("LOADTEST_SCREENSHOT") != "" {
 		run, at = 12*time.Second, "6s"
@@ -90,7 +92,7 @@ func TestHTMLReportRendersInChromium(t *testing.T) {
 		t.Errorf("screenshot %v", b)
 	}
 	if out := os.Getenv("LOADTEST_SCREENSHOT"); out != "" {
-		// The README shows the top of the page (summary and both charts),
+		// The top of the page (summary and both charts),
 		// compressed hard to keep the committed file small.
 		top := img.Bounds()
 		top.Max.Y = min(top.Max.Y, 1040)
@@ -109,5 +111,58 @@ func TestHTMLReportRendersInChromium(t *testing.T) {
 	}
 	if !strings.Contains(rep.String(), "hook at") {
 		t.Errorf("text report does not show the hook:\n%s", rep)
+	}
+}
+
+// Hook labels must stay inside the chart and clear of the legend wherever
+// the hooks fall: at the very start (where a left legend would be), close
+// together, and at the very end (where a label would be cut).
+func TestHTMLHookLabelsStayClearAndUncut(t *testing.T) {
+	if chromium.Find() == "" {
+		t.Skip("chromium not installed: apt-get install chromium (Debian) to check the HTML report in a browser")
+	}
+	rep := &loadtest.Report{Mode: "synth", Target: "http://127.0.0.1:1/api/v3", DurationS: 12, Completed: 12}
+	for i := 0; i < 12; i++ {
+		rep.Timeline = append(rep.Timeline, loadtest.Point{T: i, Sent: 300, Completed: 300, P50: 1, P90: 2, P99: 5, Max: 9})
+	}
+	long := `:POST:http://127.0.0.1:19282/_sim/faults:{"down":true,"latency_ms":250,"error_rate":0.5}`
+	for _, at := range []float64{0, 200, 400, 6000, 11900, 12000} {
+		rep.Hooks = append(rep.Hooks, loadtest.HookEvent{AtMs: at, Spec: fmt.Sprint(at) + "ms" + long, Status: 200})
+	}
+	page := filepath.Join(t.TempDir(), "report.html")
+	if err := rep.WriteHTMLFile(page); err != nil {
+		t.Fatal(err)
+	}
+	// Every label's box must lie inside its chart's plot width and intersect
+	// no legend and no other label.
+	const check = `(() => {
+	  const bad = [];
+	  const meet = (a, b) => !(a.right <= b.left || a.left >= b.right || a.bottom <= b.top || a.top >= b.bottom);
+	  for (const svg of document.querySelectorAll('svg.chart')) {
+	    const box = svg.getBoundingClientRect();
+	    const legend = svg.querySelector('g.legend').getBoundingClientRect();
+	    const labels = [...svg.querySelectorAll('text.mt')];
+	    labels.forEach((t, i) => {
+	      const r = t.getBoundingClientRect();
+	      if (r.left < box.left || r.right > box.right) bad.push(svg.id + ': "' + t.textContent + '" cut');
+	      if (meet(r, legend)) bad.push(svg.id + ': "' + t.textContent + '" on the legend');
+	      labels.slice(i + 1).forEach(u => { if (meet(r, u.getBoundingClientRect())) bad.push(svg.id + ': "' + t.textContent + '" on "' + u.textContent + '"'); });
+	    });
+	    if (labels.length !== 6) bad.push(svg.id + ': ' + labels.length + ' labels');
+	  }
+	  return bad.join('; ');
+	})()`
+	const hookRows = `document.querySelectorAll('#hooks tbody tr').length`
+	for _, width := range []int{1000, 700} {
+		res, err := chromium.Load(context.Background(), page, chromium.Options{Width: width, Height: 900, Eval: []string{check, hookRows}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bad, _ := res.Values[check].(string); bad != "" || res.Values[check] == nil {
+			t.Errorf("width %d: %v", width, res.Values[check])
+		}
+		if n, _ := res.Values[hookRows].(float64); n != 6 {
+			t.Errorf("hooks table has %v rows", res.Values[hookRows])
+		}
 	}
 }

@@ -83,6 +83,10 @@ func (s *CaptureSource) Next(req *Request) bool {
 // Err is the capture's read error, if any.
 func (s *CaptureSource) Err() error { return s.r.Err() }
 
+// Unfinished reports that the capture's last file is still being written
+// (see capture.Reader.Unfinished): the replay stopped at its last flush.
+func (s *CaptureSource) Unfinished() bool { return s.r.Unfinished() }
+
 // Skipped is how many malformed capture lines were skipped.
 func (s *CaptureSource) Skipped() int64 { return s.skipped + s.r.Skipped() }
 

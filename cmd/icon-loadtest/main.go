@@ -228,6 +228,10 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := src.Err(); err != nil {
 		rep.Warnings = append(rep.Warnings, "capture read stopped early: "+err.Error())
 	}
+	if src.Unfinished() {
+		rep.Warnings = append(rep.Warnings, "the capture's last file is still being written: replayed up to its last flush "+
+			"(at most a second behind); it is complete once rotated or after the edge stops")
+	}
 	if n := src.Skipped(); n > 0 {
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d malformed capture lines skipped", n))
 	}
