@@ -295,7 +295,7 @@ func TestCloseFlushesPendingDocuments(t *testing.T) {
 	for i := 0; i < 25; i++ {
 		l.Log(testEntry(i))
 	}
-	// Wait until the sink has taken everything into the bulk indexer.
+	// Wait until the sink has taken everything into its batch.
 	waitFor(t, func() bool { return len(l.queues[0]) == 0 })
 	if docs, _, _ := es.snapshot(); len(docs) != 0 {
 		t.Fatalf("%d documents sent before any flush was due", len(docs))
