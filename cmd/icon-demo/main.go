@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -244,12 +245,26 @@ func tryNext(p *printer, keep bool, edgeURL, nodeA string) {
 			"running until Ctrl-C; then, with the addresses it prints:\n")
 	}
 	host := edgeURL[len("http://"):]
-	p.f("  curl -s %s/status.json              # every node: state, height, lag, latency (the status page)\n", edgeURL)
+	if hasStatusPage(edgeURL) {
+		p.f("  open %s/status in a browser   # the status page: every node's state, height, lag, latency\n", edgeURL)
+	}
+	p.f("  curl -s %s/status.json              # every node: state, height, lag, latency, as JSON\n", edgeURL)
 	p.f("  curl -s %s/metrics | grep cache     # the edge's Prometheus metrics\n", edgeURL)
 	p.f("  bin/icon-loadtest synth --target %s/api/v3/icon_dex --rate 300 --duration 20s --html report.html \\\n", edgeURL)
 	p.f("      --at '10s:POST:%s/_sim/faults:{\"down\":true}'   # load test, node A killed at 10 s\n", nodeA)
 	p.f("  npx wscat -c ws://%s/api/v3/icon_dex/block   # then send {\"height\":\"0x1\"}: blocks as they are made\n", host)
 	p.f("More: README.md, docs/loadtest.md, docs/wsbridge.md, docs/configuration.md\n")
+}
+
+// hasStatusPage reports whether the edge serves an HTML status page at
+// /status (newer edges); /status.json is always there.
+func hasStatusPage(edgeURL string) bool {
+	resp, err := client.Get(edgeURL + "/status")
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode == http.StatusOK && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html")
 }
 
 func dropTime(_ []string, a slog.Attr) slog.Attr {
