@@ -37,6 +37,7 @@ func parseExit(fs *flag.FlagSet, err error) int {
 Usage:
   icon-edge --config edge.yaml [flags]
   icon-edge --upstream http://127.0.0.1:9181 --upstream http://127.0.0.1:9182 [flags]
+  icon-edge cloudflare plan|apply|drain|undrain --config edge.yaml   (see icon-edge cloudflare --help)
 
 Flags (override the configuration file):
 `)
