@@ -13,7 +13,7 @@ import (
 // documented all the same.
 var conditionalMetrics = []string{
 	"icon_edge_capture_recorded_total", "icon_edge_capture_dropped_total",
-	"icon_edge_peer_up", "icon_edge_peer_tip_height", "icon_edge_peer_polls_total",
+	"icon_edge_peer_up", "icon_edge_peer_tip_height", "icon_edge_peer_polls_total", "icon_edge_region_failover_total",
 	"icon_edge_cloudflare_pool_healthy",
 }
 
