@@ -23,7 +23,7 @@ func TestHelpExitsZeroAndNamesFlagsEnvAndReference(t *testing.T) {
 		out := buf.String()
 		for _, want := range []string{"-config", "-upstream", "-listen", "-region", "-channel", "-max-lag",
 			"-probe-interval", "-debug-api", "-cache", "-capture", "-log-format", "-log-level", "-pprof",
-			"-version", "SIGHUP", "docs/configuration.md", "icon-edge cloudflare"} {
+			"-version", "-peer", "-public-url", "SIGHUP", "docs/configuration.md", "icon-edge cloudflare"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("%s: help lacks %q", arg, want)
 			}
