@@ -17,9 +17,18 @@ var conditionalMetrics = []string{
 	"icon_edge_cloudflare_pool_healthy",
 }
 
-// notMetrics share the prefix but name other things: Cloudflare objects
-// (docs/geo.md) are named after the hostname with an icon_edge_ prefix.
-var notMetrics = map[string]bool{"icon_edge_rpc_example_org": true, "icon_edge_rpc_example_org_eu": true}
+// notMetrics share the prefix but name other things. A doc that names a new
+// one adds it here, so a misspelt metric can never pass for one of these.
+var notMetrics = map[string]bool{
+	// Cloudflare objects, named after the hostname (docs/geo.md).
+	"icon_edge_rpc_example_org": true, "icon_edge_rpc_example_org_eu": true,
+	// Ansible variables (docs/deploy.md).
+	"icon_edge_tls_domain": true, "icon_edge_acme_email": true, "icon_edge_binary_src": true,
+	"icon_edge_redis_url": true, "icon_edge_root": true,
+	// Series derived from icon_edge_requests_total: the prometheus-adapter
+	// metric and the middle of the recording rule region:icon_edge_requests:rate5m.
+	"icon_edge_requests_per_second": true, "icon_edge_requests": true,
+}
 
 // TestDocsNameOnlyRealMetrics keeps one list of metrics: docs/observability.md
 // has every metric the edge exports, and neither it, the README nor any other
