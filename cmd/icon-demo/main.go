@@ -246,7 +246,7 @@ func tryNext(p *printer, keep bool, edgeURL, nodeA string) {
 	}
 	host := edgeURL[len("http://"):]
 	if hasStatusPage(edgeURL) {
-		p.f("  open %s/status in a browser   # the status page: every node's state, height, lag, latency\n", edgeURL)
+		p.f("  open %s/status in a browser   # the status page: readiness, chain tip, traffic, latency, availability\n", edgeURL)
 	}
 	p.f("  curl -s %s/status.json              # every node: state, height, lag, latency, as JSON\n", edgeURL)
 	p.f("  curl -s %s/metrics | grep cache     # the edge's Prometheus metrics\n", edgeURL)
