@@ -46,6 +46,7 @@ func (s *Server) forward(x *exchange, c *call, body []byte, resp *fasthttp.Respo
 		s.settleWrite(c, x.origin.path, resp)
 	case errors.Is(r.Err, upstream.ErrWaitBudget):
 		setJSON(resp, fasthttp.StatusServiceUnavailable, icon.AppendResponseError(nil, c.id, errNodesBusyWaiting))
+		resp.Header.Set("Retry-After", "1")
 	case r.Answered() && (r.Outcome != upstream.OutcomeHTTP5xx || c.method.Kind == routing.Write):
 		// The node's answer stands (a write a node answered was delivered).
 	default:
@@ -143,6 +144,11 @@ func edgeFailure(resp *fasthttp.Response, id []byte, last upstream.Outcome, noNo
 		status, e = fasthttp.StatusGatewayTimeout, errUpstreamTO
 	}
 	setJSON(resp, status, icon.AppendResponseError(nil, id, e))
+	if status == fasthttp.StatusServiceUnavailable {
+		// Nodes come back within a probe round or two: a client (and a
+		// balancer) may retry after a second.
+		resp.Header.Set("Retry-After", "1")
+	}
 }
 
 // setJSON replaces whatever resp held with an answer of the edge's own.

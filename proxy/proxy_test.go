@@ -96,6 +96,14 @@ func TestBatchLimitsAndUnavailableNodes(t *testing.T) {
 	if status != 503 || !strings.Contains(body, `"code":-32000`) || !strings.Contains(body, `"id":9`) {
 		t.Fatalf("no node: %d %s", status, body)
 	}
+	var ctx fasthttp.RequestCtx
+	ctx.Request.Header.SetMethod("POST")
+	ctx.Request.SetRequestURI("/api/v3")
+	ctx.Request.SetBodyString(`{"jsonrpc":"2.0","id":9,"method":"icx_getLastBlock"}`)
+	s.Handler(&ctx)
+	if string(ctx.Response.Header.Peek("Retry-After")) != "1" {
+		t.Fatalf("a 503 for no node must advise a retry: %q", ctx.Response.Header.Peek("Retry-After"))
+	}
 }
 
 func TestPathsAndDebugAPI(t *testing.T) {
