@@ -28,7 +28,7 @@ test-short:
 # bridge answer, each reproduced over loopback (docs/operations.md).
 test-hardening:
 	$(GO) test -race -count=1 -run 'TestSlowBod|TestIdleConnection|TestBodyBudget|TestConnectionsPerAddress|TestWebSocketWithoutChannel|TestWebSocketFiltersCannot' ./test/e2e
-	$(GO) test -race -count=1 -run 'TestDistinctEventFilters|TestDedicatedSessions|TestIdleHubs|TestSharedFeed|TestShareable|TestCut|TestMatchArg|TestScanners' ./wsbridge
+	$(GO) test -race -count=1 -run 'TestDistinctEventFilters|TestDedicatedSessions|TestIdleHubs|TestSharedFeed|TestShareable|TestCut|TestMatchArg' ./wsbridge
 	$(GO) test -race -count=1 -run 'TestWSBadFirstMessageAndLimit' ./test/iconsim
 	$(GO) test -race -count=1 -run 'TestPathsAndDebugAPI' ./proxy
 

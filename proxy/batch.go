@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"github.com/icon-edge/icon-edge/internal/rawjson"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -160,7 +161,7 @@ func splitChunkAnswer(chunk []*call, resp *fasthttp.Response, node string, retri
 	var raws [][]byte
 	if err == nil && v.Type() == fastjson.TypeArray {
 		answers, _ = v.Array()
-		if raws = rawElements(resp.Body()); len(raws) != len(answers) {
+		if raws = rawjson.Elements(resp.Body()); len(raws) != len(answers) {
 			answers = nil
 		}
 	}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"github.com/icon-edge/icon-edge/internal/rawjson"
 
 	"github.com/icon-edge/icon-edge/cache"
 	"github.com/icon-edge/icon-edge/icon"
@@ -107,10 +108,10 @@ func (s *Server) answerCached(x *exchange, c *call, status int, ans cache.Answer
 // keeps; the slices are fresh copies, as coalesced waiters share them.
 func answerOf(resp *fasthttp.Response) (cache.Answer, error) {
 	body := resp.Body()
-	if res := rawMember(body, "result"); res != nil {
+	if res := rawjson.Get(body, "result"); res != nil {
 		return cache.Answer{Result: append([]byte(nil), res...), Status: resp.StatusCode()}, nil
 	}
-	if e := rawMember(body, "error"); e != nil {
+	if e := rawjson.Get(body, "error"); e != nil {
 		return cache.Answer{Error: append([]byte(nil), e...), Status: resp.StatusCode()}, nil
 	}
 	return cache.Answer{}, &errNotRPC{status: resp.StatusCode(), contentType: string(resp.Header.ContentType()),
@@ -140,7 +141,7 @@ func (s *Server) storeBatchAnswers(x *exchange, tip int64) {
 		if c.cacheKey == nil || c.cacheHit || c.code != 0 {
 			continue
 		}
-		if res := rawMember(c.answer, "result"); res != nil {
+		if res := rawjson.Get(c.answer, "result"); res != nil {
 			s.cache.Put(c.cacheKey, c.method.Name, c.cacheKind, tip, res)
 		}
 	}

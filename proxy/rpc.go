@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"github.com/icon-edge/icon-edge/internal/rawjson"
 	"net/netip"
 	"sync"
 	"time"
@@ -119,7 +120,7 @@ func (s *Server) parse(x *exchange) bool {
 		s.answerError(x, fasthttp.StatusServiceUnavailable, nil, icon.ErrTooManyRequests)
 		return false
 	}
-	raw := rawElements(x.body)
+	raw := rawjson.Elements(x.body)
 	if len(raw) != len(items) { // cannot happen for JSON fastjson accepted; never guess
 		s.answerError(x, fasthttp.StatusBadRequest, nil, icon.ErrParse)
 		return false

@@ -2,6 +2,7 @@ package wsbridge
 
 import (
 	"encoding/json"
+	"github.com/icon-edge/icon-edge/internal/rawjson"
 	"regexp"
 	"slices"
 	"strings"
@@ -137,12 +138,12 @@ func (s *selector) cut(raw []byte, logs []*fastjson.Value) (out []byte, ok bool)
 	}
 	// What surrounds the object (goloop's encoder ends each message with a
 	// newline) is kept as well.
-	start := skipSpace(raw, 0)
-	end := scanValue(raw, start)
+	start := rawjson.SkipSpace(raw, 0)
+	end := rawjson.ValueEnd(raw, start)
 	out = append(append(make([]byte, 0, len(raw)), raw[:start]...), '{')
 	first := true
-	for _, m := range objectMembers(raw) {
-		key := string(m.key[1 : len(m.key)-1])
+	for _, m := range members(raw) {
+		key := string(m.Key[1 : len(m.Key)-1])
 		if key == "logs" && !s.logs {
 			continue
 		}
@@ -150,13 +151,13 @@ func (s *selector) cut(raw []byte, logs []*fastjson.Value) (out []byte, ok bool)
 			out = append(out, ',')
 		}
 		first = false
-		out = append(out, m.key...)
+		out = append(out, m.Key...)
 		out = append(out, ':')
 		if key != "events" && key != "logs" {
-			out = append(out, m.val...)
+			out = append(out, m.Val...)
 			continue
 		}
-		elems := arrayElements(m.val)
+		elems := rawjson.Elements(m.Val)
 		out = append(out, '[')
 		for n, i := range keep {
 			if n > 0 {
@@ -169,99 +170,10 @@ func (s *selector) cut(raw []byte, logs []*fastjson.Value) (out []byte, ok bool)
 	return append(append(out, '}'), raw[end:]...), true
 }
 
-// The scanners below walk JSON a parser has already accepted, returning the
-// exact bytes of members and elements so that what is relayed is what the
-// node sent.
-
-type member struct{ key, val []byte }
-
-func objectMembers(b []byte) []member {
-	var out []member
-	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return nil
-	}
-	i++
-	for {
-		i = skipSpace(b, i)
-		if i >= len(b) || b[i] == '}' {
-			return out
-		}
-		k := scanValue(b, i)
-		key := b[i:k]
-		i = skipSpace(b, skipSpace(b, k)+1) // past ':'
-		v := scanValue(b, i)
-		out = append(out, member{key: key, val: b[i:v]})
-		i = skipSpace(b, v)
-		if i < len(b) && b[i] == ',' {
-			i++
-		}
-	}
-}
-
-func arrayElements(b []byte) [][]byte {
-	var out [][]byte
-	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '[' {
-		return nil
-	}
-	i++
-	for {
-		i = skipSpace(b, i)
-		if i >= len(b) || b[i] == ']' {
-			return out
-		}
-		e := scanValue(b, i)
-		out = append(out, b[i:e])
-		i = skipSpace(b, e)
-		if i < len(b) && b[i] == ',' {
-			i++
-		}
-	}
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// scanValue returns the index just past the value starting at i.
-func scanValue(b []byte, i int) int {
-	if i >= len(b) {
-		return i
-	}
-	switch b[i] {
-	case '"':
-		for i++; i < len(b); i++ {
-			switch b[i] {
-			case '\\':
-				i++
-			case '"':
-				return i + 1
-			}
-		}
-		return i
-	case '{', '[':
-		depth := 0
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case '"':
-				i = scanValue(b, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1
-				}
-			}
-		}
-		return i
-	default: // number, true, false, null
-		for i < len(b) && b[i] != ',' && b[i] != '}' && b[i] != ']' && b[i] != ' ' && b[i] != '\n' && b[i] != '\r' && b[i] != '\t' {
-			i++
-		}
-		return i
-	}
+// members lists an object's members with their exact bytes, so what is
+// relayed is what the node sent.
+func members(b []byte) []rawjson.Member {
+	var out []rawjson.Member
+	rawjson.Members(b, func(m rawjson.Member) bool { out = append(out, m); return true })
+	return out
 }

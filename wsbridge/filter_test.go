@@ -105,16 +105,3 @@ func TestMatchArgumentCounts(t *testing.T) {
 		}
 	}
 }
-
-func TestScannersKeepBytes(t *testing.T) {
-	raw := ` {"a\"}":"x,]}" , "b":[1,{"c":[2,"]"]},null], "n":-1.5e3 }`
-	ms := objectMembers([]byte(raw))
-	if len(ms) != 3 || string(ms[0].key) != `"a\"}"` || string(ms[0].val) != `"x,]}"` ||
-		string(ms[1].val) != `[1,{"c":[2,"]"]},null]` || string(ms[2].val) != `-1.5e3` {
-		t.Fatalf("members: %q", ms)
-	}
-	els := arrayElements(ms[1].val)
-	if len(els) != 3 || string(els[1]) != `{"c":[2,"]"]}` || string(els[2]) != "null" {
-		t.Fatalf("elements: %q", els)
-	}
-}
