@@ -10,13 +10,19 @@
 package ratelimit
 
 import (
-	"fmt"
-	"github.com/icon-edge/icon-edge/routing"
+	"errors"
+	"math"
 	"net/netip"
+	"slices"
+	"sort"
 	"strings"
+
+	"github.com/icon-edge/icon-edge/internal/confkey"
+	"github.com/icon-edge/icon-edge/routing"
 )
 
-// Config configures a Limiter. Zero values take the defaults below.
+// Config configures a Limiter. New fills zero values with DefaultConfig's;
+// Validate checks a configuration as written.
 type Config struct {
 	// Enabled turns per-client rate limits on. Allow/Deny, API keys and
 	// method allowlists apply either way: they are access control.
@@ -106,44 +112,167 @@ var CloudflareIPRanges = []string{
 // DefaultProxyHeaders are read from trusted peers, in this order.
 var DefaultProxyHeaders = []string{"CF-Connecting-IP", "X-Forwarded-For"}
 
+// Defaults of the anonymous tier and the limiter, in one place: DefaultConfig
+// shows them and New fills zero fields with them.
+const (
+	DefaultRequestsPerSecond      = 50
+	DefaultBurst                  = 100
+	DefaultWriteRequestsPerSecond = 5
+	DefaultWriteBurst             = 10
+	DefaultMaxClients             = 100_000
+	DefaultIPv6PrefixLen          = 64
+	DefaultAPIKeyHeader           = "X-API-Key"
+)
+
+// DefaultConfig is the configuration a `ratelimit:` section starts from
+// (limits off; allow/deny, keys and method lists apply either way).
+// MethodCost is empty: it only overrides the method table's costs.
+func DefaultConfig() Config {
+	return Config{
+		RequestsPerSecond: DefaultRequestsPerSecond, Burst: DefaultBurst,
+		WriteRequestsPerSecond: DefaultWriteRequestsPerSecond, WriteBurst: DefaultWriteBurst,
+		AllowedMethods: slices.Clone(DefaultAllowedMethods), ProxyHeaders: slices.Clone(DefaultProxyHeaders),
+		TrustedProxies: []string{}, Allow: []string{}, Deny: []string{},
+		MaxClients: DefaultMaxClients, IPv6PrefixLen: DefaultIPv6PrefixLen, APIKeyHeader: DefaultAPIKeyHeader,
+	}
+}
+
+// applyDefaults fills zero fields, for callers that build a Config in Go
+// with only what they care about. A configuration file starts from
+// DefaultConfig instead, so a zero written there is seen (and refused) by
+// Validate rather than silently replaced.
 func (c *Config) applyDefaults() {
+	d := DefaultConfig()
 	if c.RequestsPerSecond == 0 {
-		c.RequestsPerSecond = 50
+		c.RequestsPerSecond = d.RequestsPerSecond
 	}
 	if c.Burst == 0 {
-		c.Burst = 100
+		c.Burst = d.Burst
 	}
 	if c.WriteRequestsPerSecond == 0 {
-		c.WriteRequestsPerSecond = 5
+		c.WriteRequestsPerSecond = d.WriteRequestsPerSecond
 	}
 	if c.WriteBurst == 0 {
-		c.WriteBurst = 10
+		c.WriteBurst = d.WriteBurst
 	}
 	if c.AllowedMethods == nil {
-		c.AllowedMethods = DefaultAllowedMethods
+		c.AllowedMethods = d.AllowedMethods
 	}
-	// Costs come from the method table; method_cost overrides single methods.
+	if c.ProxyHeaders == nil {
+		c.ProxyHeaders = d.ProxyHeaders
+	}
+	if c.MaxClients == 0 {
+		c.MaxClients = d.MaxClients
+	}
+	if c.IPv6PrefixLen == 0 {
+		c.IPv6PrefixLen = d.IPv6PrefixLen
+	}
+	if c.APIKeyHeader == "" {
+		c.APIKeyHeader = d.APIKeyHeader
+	}
+}
+
+// costs is the method table's costs with MethodCost's overrides.
+func (c *Config) costs() map[string]int {
 	costs := routing.DefaultCosts()
 	for m, n := range c.MethodCost {
 		costs[m] = n
 	}
-	c.MethodCost = costs
-	if c.ProxyHeaders == nil {
-		c.ProxyHeaders = DefaultProxyHeaders
-	}
-	if c.MaxClients == 0 {
-		c.MaxClients = 100_000
-	}
-	if c.IPv6PrefixLen == 0 {
-		c.IPv6PrefixLen = 64
-	}
-	if c.APIKeyHeader == "" {
-		c.APIKeyHeader = "X-API-Key"
-	}
+	return costs
 }
 
-func parsePrefixes(field string, list []string) ([]netip.Prefix, error) {
+// Validate checks the configuration as given (no defaults filled in) and
+// reports every problem, each naming its key as written in the
+// `ratelimit:` section (burst, tiers.gold.requests_per_second,
+// trusted_proxies[2]). Keys and secrets are never part of a message.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) { errs = append(errs, confkey.New(key, format, args...)) }
+	errs = append(errs, validateRate("", Tier{RequestsPerSecond: c.RequestsPerSecond, Burst: c.Burst,
+		WriteRequestsPerSecond: c.WriteRequestsPerSecond, WriteBurst: c.WriteBurst})...)
+	errs = append(errs, validateMethods("allowed_methods", c.AllowedMethods)...)
+	names := make([]string, 0, len(c.MethodCost))
+	for m := range c.MethodCost {
+		names = append(names, m)
+	}
+	sort.Strings(names)
+	for _, m := range names {
+		key := confkey.Join("method_cost", m)
+		switch {
+		case routing.Lookup(m) == nil:
+			bad(key, "names no method the edge serves (routing/methods.go lists them)")
+		case c.MethodCost[m] < 1:
+			bad(key, "must be >= 1, got %d", c.MethodCost[m])
+		}
+	}
+	for _, list := range []struct {
+		key string
+		v   []string
+	}{{"trusted_proxies", c.TrustedProxies}, {"allow", c.Allow}, {"deny", c.Deny}} {
+		if _, err := parsePrefixes(list.key, list.v); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for i, h := range c.ProxyHeaders {
+		if strings.TrimSpace(h) == "" {
+			bad(confkey.Index("proxy_headers", i), "is empty; name a header such as CF-Connecting-IP or X-Forwarded-For")
+		}
+	}
+	if c.MaxClients < clientShards {
+		bad("max_clients", "must be >= %d, got %d", clientShards, c.MaxClients)
+	}
+	if c.IPv6PrefixLen < 1 || c.IPv6PrefixLen > 128 {
+		bad("ipv6_prefix_len", "must be between 1 and 128, got %d", c.IPv6PrefixLen)
+	}
+	if strings.TrimSpace(c.APIKeyHeader) == "" {
+		bad("api_key_header", "must name a header (default %s)", DefaultAPIKeyHeader)
+	}
+	tiers := make([]string, 0, len(c.Tiers))
+	for name := range c.Tiers {
+		tiers = append(tiers, name)
+	}
+	sort.Strings(tiers)
+	for _, name := range tiers {
+		t, key := c.Tiers[name], confkey.Join("tiers", name)
+		if name == AnonymousTier || name == unknownKeyTier || name == "" {
+			bad(key, "is a reserved tier name (set the anonymous limits at the top of the ratelimit section)")
+			continue
+		}
+		if !t.Unlimited {
+			for _, e := range validateRate("", t) {
+				errs = append(errs, confkey.In(key, e))
+			}
+		}
+		errs = append(errs, confkey.In(key, errors.Join(validateMethods("allowed_methods", t.AllowedMethods)...)))
+	}
+	ids, secrets := map[string]int{}, map[string]int{}
+	for i, k := range c.Keys {
+		key := confkey.Index("keys", i)
+		if k.ID == "" {
+			bad(key+".id", "is required: it names the key in logs instead of the secret")
+		} else if j, dup := ids[k.ID]; dup {
+			bad(key+".id", "%q is already used by keys[%d]", k.ID, j)
+		} else {
+			ids[k.ID] = i
+		}
+		if k.Key == "" {
+			bad(key+".key", "is empty")
+		} else if j, dup := secrets[k.Key]; dup {
+			bad(key+".key", "is the same secret as keys[%d]", j)
+		} else {
+			secrets[k.Key] = i
+		}
+		if _, ok := c.Tiers[k.Tier]; !ok || k.Tier == AnonymousTier {
+			bad(key+".tier", "%q is not in tiers", k.Tier)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// parsePrefixes reads CIDRs (or single addresses) from the list at key.
+func parsePrefixes(key string, list []string) ([]netip.Prefix, error) {
 	out := make([]netip.Prefix, 0, len(list))
+	var errs []error
 	for i, s := range list {
 		s = strings.TrimSpace(s)
 		var p netip.Prefix
@@ -156,31 +285,41 @@ func parsePrefixes(field string, list []string) ([]netip.Prefix, error) {
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
 		if err != nil {
-			return nil, fmt.Errorf("ratelimit: %s[%d] %q is not a CIDR or an IP: %v", field, i, s, err)
+			errs = append(errs, confkey.New(confkey.Index(key, i), "must be a CIDR like 10.0.0.0/8 or an IP, got %q", s))
+			continue
 		}
 		if p.Addr().Is4In6() {
 			p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
 		}
 		out = append(out, p.Masked())
 	}
-	return out, nil
+	return out, errors.Join(errs...)
 }
 
-func validateMethods(field string, globs []string) error {
+func validateMethods(key string, globs []string) []error {
+	var errs []error
 	for i, g := range globs {
 		if g == "" || strings.Contains(strings.TrimSuffix(g, "*"), "*") {
-			return fmt.Errorf("ratelimit: %s[%d] %q: a method pattern is a name, optionally ending in '*'", field, i, g)
+			errs = append(errs, confkey.New(confkey.Index(key, i), "must be a method name, optionally ending in '*', got %q", g))
 		}
 	}
-	return nil
+	return errs
 }
 
-func validateRate(field string, rps float64, burst int) error {
-	if !(rps > 0) {
-		return fmt.Errorf("ratelimit: %s.RequestsPerSecond must be > 0, got %v", field, rps)
+// validateRate checks a tier's budgets; keys are relative to the tier.
+func validateRate(key string, t Tier) []error {
+	var errs []error
+	for _, r := range []struct {
+		rps   float64
+		burst int
+		name  string
+	}{{t.RequestsPerSecond, t.Burst, ""}, {t.WriteRequestsPerSecond, t.WriteBurst, "write_"}} {
+		if !(r.rps > 0) || math.IsInf(r.rps, 0) {
+			errs = append(errs, confkey.New(confkey.Join(key, r.name+"requests_per_second"), "must be > 0, got %v", r.rps))
+		}
+		if r.burst < 1 {
+			errs = append(errs, confkey.New(confkey.Join(key, r.name+"burst"), "must be >= 1, got %d", r.burst))
+		}
 	}
-	if burst < 1 {
-		return fmt.Errorf("ratelimit: %s.Burst must be >= 1, got %d", field, burst)
-	}
-	return nil
+	return errs
 }

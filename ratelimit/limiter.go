@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/netip"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -152,23 +151,22 @@ type apiKey struct {
 
 // Limiter is safe for concurrent use.
 type Limiter struct {
-	enabled  bool
-	cost     map[string]int
-	trusted  []netip.Prefix
-	allow    []netip.Prefix
-	deny     []netip.Prefix
-	headers  []string
-	v6bits   int
-	keys     map[string]apiKey
-	anon     *tier
-	badKey   *tier
-	tiers    map[string]*tier
-	keyHdr   string
-	seed     maphash.Seed
-	shards   []clientShard
-	now      func() time.Time
-	tracked  prometheus.GaugeFunc
-	rejected *prometheus.CounterVec
+	enabled bool
+	cost    map[string]int
+	trusted []netip.Prefix
+	allow   []netip.Prefix
+	deny    []netip.Prefix
+	headers []string
+	v6bits  int
+	keys    map[string]apiKey
+	anon    *tier
+	badKey  *tier
+	tiers   map[string]*tier
+	keyHdr  string
+	seed    maphash.Seed
+	shards  []clientShard
+	now     func() time.Time
+	m       *Metrics
 }
 
 type clientKey struct {
@@ -190,137 +188,112 @@ type clientShard struct {
 
 const clientShards = 16
 
-// New validates cfg and builds a Limiter; metrics go to reg (nil: not registered).
+// Metrics are a limiter's Prometheus series, registered once. A limiter
+// rebuilt by a configuration reload reports into the same ones
+// (NewWithMetrics), so counts continue; the tracked-clients gauge follows the
+// newest limiter.
+type Metrics struct {
+	rejected *prometheus.CounterVec
+	current  atomic.Pointer[Limiter]
+}
+
+// NewMetrics makes the limiter metrics and registers them on reg (nil: not registered).
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "icon_edge_ratelimit_rejections_total", Help: "Requests refused before any upstream work, by reason (rate, denied, method, key) and client tier.",
+	}, []string{"reason", "tier"})}
+	tracked := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "icon_edge_ratelimit_tracked_clients", Help: "Clients (IPs, IPv6 prefixes or API keys) with a tracked bucket; bounded by max_clients.",
+	}, func() float64 {
+		if l := m.current.Load(); l != nil {
+			return float64(l.TrackedClients())
+		}
+		return 0
+	})
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.rejected, tracked} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("ratelimit: registering metrics: %w", err)
+			}
+		}
+	}
+	return m, nil
+}
+
+// New validates cfg (zero fields take DefaultConfig's values) and builds a
+// Limiter; metrics go to reg (nil: not registered).
 func New(cfg Config, reg prometheus.Registerer) (*Limiter, error) {
 	cfg.applyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("ratelimit: %w", err)
+	}
+	m, err := NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return build(cfg, m), nil
+}
+
+// NewWithMetrics is New reporting into m, which then follows the new
+// limiter: a reload builds the replacement of a running limiter this way.
+func NewWithMetrics(cfg Config, m *Metrics) (*Limiter, error) {
+	cfg.applyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("ratelimit: %w", err)
+	}
+	return build(cfg, m), nil
+}
+
+// Close detaches l from its metrics (a reload replaced it or turned limits
+// off); requests still holding l keep working.
+func (l *Limiter) Close() { l.m.current.CompareAndSwap(l, nil) }
+
+// build makes a Limiter from a configuration Validate accepted.
+func build(cfg Config, m *Metrics) *Limiter {
 	l := &Limiter{
 		enabled: cfg.Enabled,
-		cost:    map[string]int{},
+		cost:    cfg.costs(),
 		headers: slices.Clone(cfg.ProxyHeaders),
 		keys:    map[string]apiKey{},
 		tiers:   map[string]*tier{},
 		keyHdr:  cfg.APIKeyHeader,
 		seed:    maphash.MakeSeed(),
 		now:     time.Now,
+		v6bits:  cfg.IPv6PrefixLen,
+		m:       m,
 	}
-	var err error
-	if l.trusted, err = parsePrefixes("TrustedProxies", cfg.TrustedProxies); err != nil {
-		return nil, err
-	}
-	if l.allow, err = parsePrefixes("Allow", cfg.Allow); err != nil {
-		return nil, err
-	}
-	if l.deny, err = parsePrefixes("Deny", cfg.Deny); err != nil {
-		return nil, err
-	}
-	if cfg.IPv6PrefixLen < 1 || cfg.IPv6PrefixLen > 128 {
-		return nil, fmt.Errorf("ratelimit: IPv6PrefixLen must be in [1, 128], got %d", cfg.IPv6PrefixLen)
-	}
-	l.v6bits = cfg.IPv6PrefixLen
-	if cfg.MaxClients < clientShards {
-		return nil, fmt.Errorf("ratelimit: MaxClients must be >= %d, got %d", clientShards, cfg.MaxClients)
-	}
-	for i, h := range l.headers {
-		if strings.TrimSpace(h) == "" {
-			return nil, fmt.Errorf("ratelimit: ProxyHeaders[%d] is empty", i)
-		}
-	}
-
-	anon := Tier{
+	l.trusted, _ = parsePrefixes("trusted_proxies", cfg.TrustedProxies)
+	l.allow, _ = parsePrefixes("allow", cfg.Allow)
+	l.deny, _ = parsePrefixes("deny", cfg.Deny)
+	all := map[string]Tier{AnonymousTier: {
 		RequestsPerSecond: cfg.RequestsPerSecond, Burst: cfg.Burst,
 		WriteRequestsPerSecond: cfg.WriteRequestsPerSecond, WriteBurst: cfg.WriteBurst,
 		AllowedMethods: cfg.AllowedMethods,
-	}
-	all := map[string]Tier{AnonymousTier: anon}
+	}}
 	for name, t := range cfg.Tiers {
-		if name == AnonymousTier || name == unknownKeyTier || name == "" {
-			return nil, fmt.Errorf("ratelimit: Tiers[%q]: reserved or empty tier name (set the anonymous limits at the top level)", name)
-		}
 		if t.AllowedMethods == nil {
 			t.AllowedMethods = DefaultAllowedMethods
 		}
 		all[name] = t
 	}
-	names := make([]string, 0, len(all))
-	for name := range all {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		t := all[name]
-		field := "Tiers[" + name + "]"
-		if name == AnonymousTier {
-			field = "Config"
-		}
-		if !t.Unlimited {
-			if err := validateRate(field, t.RequestsPerSecond, t.Burst); err != nil {
-				return nil, err
-			}
-			if err := validateRate(field+".Write", t.WriteRequestsPerSecond, t.WriteBurst); err != nil {
-				return nil, err
-			}
-		}
-		if err := validateMethods(field+".AllowedMethods", t.AllowedMethods); err != nil {
-			return nil, err
-		}
-	}
-	for m, c := range cfg.MethodCost {
-		if c < 1 {
-			return nil, fmt.Errorf("ratelimit: MethodCost[%s] must be >= 1, got %d", m, c)
-		}
-		l.cost[m] = c
-	}
-
-	l.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "icon_edge_ratelimit_rejections_total", Help: "Requests refused before any upstream work, by reason (rate, denied, method, key) and client tier.",
-	}, []string{"reason", "tier"})
-	for _, name := range names {
-		l.tiers[name] = newTier(name, all[name], l.rejected)
+	for name, t := range all {
+		l.tiers[name] = newTier(name, t, m.rejected)
 	}
 	l.anon = l.tiers[AnonymousTier]
-	l.badKey = newTier(unknownKeyTier, Tier{}, l.rejected)
-
-	seenID := map[string]bool{}
-	for i, k := range cfg.Keys {
-		switch {
-		case k.Key == "":
-			return nil, fmt.Errorf("ratelimit: Keys[%d] (id %q) has an empty key", i, k.ID)
-		case k.ID == "":
-			return nil, fmt.Errorf("ratelimit: Keys[%d] has no id (the id names the key in logs instead of the secret)", i)
-		case seenID[k.ID]:
-			return nil, fmt.Errorf("ratelimit: Keys[%d]: id %q used twice", i, k.ID)
-		case l.tiers[k.Tier] == nil || k.Tier == AnonymousTier:
-			return nil, fmt.Errorf("ratelimit: Keys[%d] (id %q): tier %q is not in Tiers", i, k.ID, k.Tier)
-		}
-		if _, dup := l.keys[k.Key]; dup {
-			return nil, fmt.Errorf("ratelimit: Keys[%d] (id %q): key already used by another id", i, k.ID)
-		}
-		seenID[k.ID] = true
+	l.badKey = newTier(unknownKeyTier, Tier{}, m.rejected)
+	for _, k := range cfg.Keys {
 		l.keys[k.Key] = apiKey{id: k.ID, tier: l.tiers[k.Tier]}
 	}
-
 	l.shards = make([]clientShard, clientShards)
 	per := (cfg.MaxClients + clientShards - 1) / clientShards
 	// Keep the total at or under MaxClients.
 	per = max(per-boolInt(per*clientShards > cfg.MaxClients), 1)
 	for i := range l.shards {
-		lru, err := simplelru.NewLRU[clientKey, *buckets](per, nil)
-		if err != nil {
-			return nil, err
-		}
+		lru, _ := simplelru.NewLRU[clientKey, *buckets](per, nil) // errs only for size <= 0
 		l.shards[i].lru = lru
 	}
-	l.tracked = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "icon_edge_ratelimit_tracked_clients", Help: "Clients (IPs, IPv6 prefixes or API keys) with a tracked bucket; bounded by max_clients.",
-	}, func() float64 { return float64(l.TrackedClients()) })
-	if reg != nil {
-		for _, c := range []prometheus.Collector{l.rejected, l.tracked} {
-			if err := reg.Register(c); err != nil {
-				return nil, fmt.Errorf("ratelimit: registering metrics: %w", err)
-			}
-		}
-	}
-	return l, nil
+	m.current.Store(l)
+	return l
 }
 
 func boolInt(b bool) int {

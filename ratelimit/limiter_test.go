@@ -41,7 +41,7 @@ func newTestLimiter(t testing.TB, cfg Config) (*Limiter, *fakeClock, *prometheus
 func ip(s string) netip.Addr { return netip.MustParseAddr(s) }
 
 func rejections(l *Limiter, reason, tier string) float64 {
-	return testutil.ToFloat64(l.rejected.WithLabelValues(reason, tier))
+	return testutil.ToFloat64(l.m.rejected.WithLabelValues(reason, tier))
 }
 
 func TestClientOverLimitGets429OthersUnaffected(t *testing.T) {
@@ -400,23 +400,24 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		cfg   Config
 		field string
 	}{
-		{Config{TrustedProxies: []string{"173.245.48.0/33"}}, "TrustedProxies[0]"},
-		{Config{Allow: []string{"10.0.0.0/8", "nope"}}, "Allow[1]"},
-		{Config{Deny: []string{"x"}}, "Deny[0]"},
-		{Config{RequestsPerSecond: -1}, "Config.RequestsPerSecond"},
-		{Config{Burst: -1}, "Config.Burst"},
-		{Config{WriteRequestsPerSecond: -2}, "Config.Write.RequestsPerSecond"},
-		{Config{MethodCost: map[string]int{"icx_call": 0}}, "MethodCost[icx_call]"},
-		{Config{AllowedMethods: []string{"icx_*_x"}}, "AllowedMethods[0]"},
-		{Config{MaxClients: 3}, "MaxClients"},
-		{Config{IPv6PrefixLen: 129}, "IPv6PrefixLen"},
-		{Config{Tiers: map[string]Tier{"p": {Burst: 5}}}, "Tiers[p].RequestsPerSecond"},
-		{Config{Tiers: map[string]Tier{"anonymous": {Unlimited: true}}}, "Tiers[\"anonymous\"]"},
-		{Config{Keys: []APIKey{{ID: "a", Key: "k", Tier: "missing"}}}, "Keys[0]"},
-		{Config{Tiers: map[string]Tier{"p": {Unlimited: true}}, Keys: []APIKey{{ID: "a", Key: "k", Tier: "p"}, {ID: "a", Key: "k2", Tier: "p"}}}, "Keys[1]"},
-		{Config{Tiers: map[string]Tier{"p": {Unlimited: true}}, Keys: []APIKey{{ID: "a", Key: "k", Tier: "p"}, {ID: "b", Key: "k", Tier: "p"}}}, "Keys[1]"},
-		{Config{Tiers: map[string]Tier{"p": {Unlimited: true}}, Keys: []APIKey{{ID: "a", Tier: "p"}}}, "Keys[0]"},
-		{Config{ProxyHeaders: []string{""}}, "ProxyHeaders[0]"},
+		{Config{TrustedProxies: []string{"173.245.48.0/33"}}, `trusted_proxies[0] must be a CIDR like 10.0.0.0/8 or an IP, got "173.245.48.0/33"`},
+		{Config{Allow: []string{"10.0.0.0/8", "nope"}}, "allow[1] must be a CIDR"},
+		{Config{Deny: []string{"x"}}, "deny[0] must be a CIDR"},
+		{Config{RequestsPerSecond: -3}, "requests_per_second must be > 0, got -3"},
+		{Config{Burst: -1}, "burst must be >= 1, got -1"},
+		{Config{WriteRequestsPerSecond: -2}, "write_requests_per_second must be > 0, got -2"},
+		{Config{MethodCost: map[string]int{"icx_call": 0}}, "method_cost.icx_call must be >= 1, got 0"},
+		{Config{MethodCost: map[string]int{"icx_cal": 3}}, "method_cost.icx_cal names no method"},
+		{Config{AllowedMethods: []string{"icx_*_x"}}, "allowed_methods[0] must be a method name"},
+		{Config{MaxClients: 3}, "max_clients must be >= 16, got 3"},
+		{Config{IPv6PrefixLen: 129}, "ipv6_prefix_len must be between 1 and 128, got 129"},
+		{Config{Tiers: map[string]Tier{"p": {Burst: 5, WriteRequestsPerSecond: 1, WriteBurst: 1}}}, "tiers.p.requests_per_second must be > 0, got 0"},
+		{Config{Tiers: map[string]Tier{"anonymous": {Unlimited: true}}}, "tiers.anonymous is a reserved tier name"},
+		{Config{Keys: []APIKey{{ID: "a", Key: "k", Tier: "missing"}}}, `keys[0].tier "missing" is not in tiers`},
+		{Config{Tiers: map[string]Tier{"p": {Unlimited: true}}, Keys: []APIKey{{ID: "a", Key: "k", Tier: "p"}, {ID: "a", Key: "k2", Tier: "p"}}}, `keys[1].id "a" is already used by keys[0]`},
+		{Config{Tiers: map[string]Tier{"p": {Unlimited: true}}, Keys: []APIKey{{ID: "a", Key: "k", Tier: "p"}, {ID: "b", Key: "k", Tier: "p"}}}, "keys[1].key is the same secret as keys[0]"},
+		{Config{Tiers: map[string]Tier{"p": {Unlimited: true}}, Keys: []APIKey{{ID: "a", Tier: "p"}}}, "keys[0].key is empty"},
+		{Config{ProxyHeaders: []string{""}}, "proxy_headers[0] is empty"},
 	}
 	for _, tc := range cases {
 		_, err := New(tc.cfg, nil)
@@ -424,8 +425,8 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 			t.Errorf("%+v accepted", tc.cfg)
 			continue
 		}
-		if !strings.Contains(err.Error(), tc.field) {
-			t.Errorf("error %q does not name %s", err, tc.field)
+		if !strings.Contains(err.Error(), tc.field) || strings.Count(err.Error(), "\n") != 0 {
+			t.Errorf("error %q is not the one message %q", err, tc.field)
 		}
 		if strings.Contains(err.Error(), "k2") {
 			t.Errorf("error %q reveals a key", err)
@@ -436,6 +437,67 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "topsecret") {
 		t.Errorf("duplicate key error: %v", err)
 	}
+}
+
+// A configuration file starts from DefaultConfig, which must be valid as it
+// stands; Validate sees a zero written in the file instead of a default.
+func TestDefaultConfigValidAndZeroRefused(t *testing.T) {
+	d := DefaultConfig()
+	if err := d.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	d.RequestsPerSecond = 0
+	if err := d.Validate(); err == nil || err.Error() != "requests_per_second must be > 0, got 0" {
+		t.Fatalf("zero rate: %v", err)
+	}
+}
+
+// A limiter rebuilt on reload keeps counting into the same series, and the
+// tracked-clients gauge follows the newest limiter.
+func TestNewWithMetricsContinuesSeries(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	old, err := New(Config{Enabled: true, RequestsPerSecond: 1, Burst: 1}, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := old.Identify(ip("198.51.100.1"), nil)
+	old.Admit(c, "icx_getLastBlock", false)
+	if d := old.Admit(c, "icx_getLastBlock", false); d.OK {
+		t.Fatal("second call within a burst of 1 admitted")
+	}
+	next, err := NewWithMetrics(Config{Enabled: true, RequestsPerSecond: 1, Burst: 1}, old.m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	c = next.Identify(ip("198.51.100.2"), nil)
+	next.Admit(c, "icx_getLastBlock", false)
+	next.Admit(c, "icx_getLastBlock", false)
+	if got := rejections(next, ReasonRate, AnonymousTier); got != 2 {
+		t.Errorf("rejections after reload = %v, want 2 (1 before, 1 after)", got)
+	}
+	if got := gaugeValue(t, reg, "icon_edge_ratelimit_tracked_clients"); got != 1 {
+		t.Errorf("tracked gauge = %v, want the new limiter's 1", got)
+	}
+	next.Close()
+	if got := gaugeValue(t, reg, "icon_edge_ratelimit_tracked_clients"); got != 0 {
+		t.Errorf("tracked gauge after Close = %v", got)
+	}
+}
+
+func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("%s not registered", name)
+	return 0
 }
 
 func TestDefaultsAreValid(t *testing.T) {
