@@ -59,6 +59,7 @@ type Cache struct {
 	parsers fastjson.ParserPool
 
 	hitFinal, hitHead, misses, evictions, coalesced prometheus.Counter
+	m                                               *Metrics
 }
 
 type shard struct {
@@ -85,19 +86,46 @@ func (e *entry) cost() int64    { return int64(cap(e.buf)) + entryOverhead }
 
 // New builds a cache and registers its metrics on reg (nil: not registered).
 func New(cfg Config, reg prometheus.Registerer) (*Cache, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	m, err := NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return build(cfg, m), nil
+}
+
+// NewWithMetrics is New reporting into m, whose size gauges then follow the
+// new cache: a reload that changes the cache's settings builds its
+// replacement this way.
+func NewWithMetrics(cfg Config, m *Metrics) (*Cache, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	return build(cfg, m), nil
+}
+
+// Close detaches c from its metrics (a reload replaced it or turned the
+// cache off); requests still holding c keep working.
+func (c *Cache) Close() { c.m.current.CompareAndSwap(c, nil) }
+
+// fill checks cfg and fills the fields left zero.
+func (cfg *Config) fill() error {
 	if cfg.MaxBytes == 0 {
 		cfg.MaxBytes = DefaultMaxBytes
 	}
 	if cfg.MaxBytes < 64<<10 {
-		return nil, fmt.Errorf("cache: MaxBytes %d is below the 64 KiB minimum", cfg.MaxBytes)
+		return fmt.Errorf("cache: MaxBytes %d is below the 64 KiB minimum", cfg.MaxBytes)
 	}
 	depth := int64(DefaultFinalityDepth)
 	if cfg.FinalityDepth != nil {
 		depth = *cfg.FinalityDepth
 	}
 	if depth < 0 {
-		return nil, fmt.Errorf("cache: FinalityDepth %d is negative", depth)
+		return fmt.Errorf("cache: FinalityDepth %d is negative", depth)
 	}
+	cfg.FinalityDepth = &depth
 	if cfg.Shards == 0 {
 		cfg.Shards = 16
 		for cfg.Shards > 1 && cfg.MaxBytes/int64(cfg.Shards) < 1<<20 {
@@ -105,62 +133,83 @@ func New(cfg Config, reg prometheus.Registerer) (*Cache, error) {
 		}
 	}
 	if cfg.Shards < 1 || cfg.Shards&(cfg.Shards-1) != 0 || cfg.Shards > 1024 {
-		return nil, fmt.Errorf("cache: Shards %d is not a power of two in [1, 1024]", cfg.Shards)
+		return fmt.Errorf("cache: Shards %d is not a power of two in [1, 1024]", cfg.Shards)
 	}
+	return nil
+}
+
+func build(cfg Config, m *Metrics) *Cache {
 	c := &Cache{
-		depth:  depth,
-		seed:   maphash.MakeSeed(),
-		shards: make([]shard, cfg.Shards),
-		mask:   uint64(cfg.Shards - 1),
+		depth:    *cfg.FinalityDepth,
+		seed:     maphash.MakeSeed(),
+		shards:   make([]shard, cfg.Shards),
+		mask:     uint64(cfg.Shards - 1),
+		m:        m,
+		hitFinal: m.hitFinal, hitHead: m.hitHead, misses: m.misses, evictions: m.evictions, coalesced: m.coalesced,
 	}
 	per := cfg.MaxBytes / int64(cfg.Shards)
 	// One huge answer must not flush a whole shard.
 	c.maxEntry = per / 4
 	for i := range c.shards {
 		// Size is bounded by bytes below, never by count.
-		l, err := simplelru.NewLRU[uint64, entry](math.MaxInt32, nil)
-		if err != nil {
-			return nil, err
-		}
+		l, _ := simplelru.NewLRU[uint64, entry](math.MaxInt32, nil) // errs only for size <= 0
 		c.shards[i].lru = l
 		c.shards[i].maxBytes = per
 	}
-	if err := c.initMetrics(reg); err != nil {
-		return nil, err
-	}
-	return c, nil
+	m.current.Store(c)
+	return c
 }
 
-func (c *Cache) initMetrics(reg prometheus.Registerer) error {
+// Metrics are the cache's Prometheus series, registered once. A cache
+// rebuilt by a configuration reload reports into the same ones
+// (NewWithMetrics), so counts continue; the size gauges follow the newest cache.
+type Metrics struct {
+	hitFinal, hitHead, misses, evictions, coalesced prometheus.Counter
+	current                                         atomic.Pointer[Cache]
+}
+
+// NewMetrics makes the cache metrics and registers them on reg (nil: not registered).
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{}
 	hits := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "icon_edge_cache_hits_total", Help: "Answers served from the cache, by entry kind (final or head).",
 	}, []string{"kind"})
-	c.hitFinal = hits.WithLabelValues("final")
-	c.hitHead = hits.WithLabelValues("head")
-	c.misses = prometheus.NewCounter(prometheus.CounterOpts{
+	m.hitFinal = hits.WithLabelValues("final")
+	m.hitHead = hits.WithLabelValues("head")
+	m.misses = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "icon_edge_cache_misses_total", Help: "Cache lookups that found no valid entry (absent, or a head entry from an older tip).",
 	})
-	c.evictions = prometheus.NewCounter(prometheus.CounterOpts{
+	m.evictions = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "icon_edge_cache_evictions_total", Help: "Entries dropped to stay under the byte bound.",
 	})
-	c.coalesced = prometheus.NewCounter(prometheus.CounterOpts{
+	m.coalesced = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "icon_edge_coalesced_total", Help: "Reads answered by joining an identical in-flight upstream call.",
 	})
 	bytesG := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "icon_edge_cache_bytes", Help: "Bytes charged to cache entries (keys, answers and bookkeeping).",
-	}, func() float64 { return float64(c.Bytes()) })
+	}, func() float64 {
+		if c := m.current.Load(); c != nil {
+			return float64(c.Bytes())
+		}
+		return 0
+	})
 	entriesG := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "icon_edge_cache_entries", Help: "Entries in the cache.",
-	}, func() float64 { return float64(c.Len()) })
+	}, func() float64 {
+		if c := m.current.Load(); c != nil {
+			return float64(c.Len())
+		}
+		return 0
+	})
 	if reg == nil {
-		return nil
+		return m, nil
 	}
-	for _, col := range []prometheus.Collector{hits, c.misses, c.evictions, c.coalesced, bytesG, entriesG} {
+	for _, col := range []prometheus.Collector{hits, m.misses, m.evictions, m.coalesced, bytesG, entriesG} {
 		if err := reg.Register(col); err != nil {
-			return fmt.Errorf("cache: registering metrics: %w", err)
+			return nil, fmt.Errorf("cache: registering metrics: %w", err)
 		}
 	}
-	return nil
+	return m, nil
 }
 
 // Bytes is the total charged to entries; it never exceeds MaxBytes.

@@ -338,3 +338,48 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// A cache rebuilt on reload keeps counting into the same series; its gauges
+// report the newest cache, and nothing once it is closed.
+func TestNewWithMetricsContinuesSeries(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	old, err := New(Config{MaxBytes: 1 << 20}, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Get([]byte("k"), 10)
+	next, err := NewWithMetrics(Config{MaxBytes: 2 << 20}, old.m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	next.Get([]byte("k"), 10)
+	if m := testutil.ToFloat64(next.misses); m != 2 {
+		t.Errorf("misses = %v, want 2 across the reload", m)
+	}
+	if !next.Put([]byte("k"), "icx_getBlockByHeight", Final, 10, []byte(`{"height":1}`)) {
+		t.Fatal("final answer not stored")
+	}
+	if got := gauge(t, reg, "icon_edge_cache_entries"); got != 1 {
+		t.Errorf("entries gauge = %v, want the new cache's 1", got)
+	}
+	next.Close()
+	if got := gauge(t, reg, "icon_edge_cache_entries"); got != 0 {
+		t.Errorf("entries gauge after Close = %v", got)
+	}
+}
+
+func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("%s not registered", name)
+	return 0
+}
