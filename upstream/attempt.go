@@ -218,14 +218,15 @@ func (p *Pool) Do(n *Node, req *fasthttp.Request, resp *fasthttp.Response, a Att
 		n.outcomes[OutcomeShed].Add(1)
 		return OutcomeShed, errExpired
 	}
-	if n.guard != nil && !n.guard.Acquire(deadline) {
+	if g := n.guard.Load(); g != nil && !g.Acquire(deadline) {
 		n.outcomes[OutcomeShed].Add(1)
 		return OutcomeShed, errShed
 	}
-	if a.Long && p.cfg.MaxWaitsPerNode > 0 {
+	cfg := p.conf()
+	if a.Long && cfg.MaxWaitsPerNode > 0 {
 		// Waits hold a connection for seconds: they get a share of the node's
 		// connections, so they can never crowd out quick reads.
-		if n.waits.Add(1) > int64(p.cfg.MaxWaitsPerNode) {
+		if n.waits.Add(1) > int64(cfg.MaxWaitsPerNode) {
 			n.waits.Add(-1)
 			n.outcomes[OutcomeShed].Add(1)
 			return OutcomeShed, ErrWaitBudget
@@ -247,7 +248,7 @@ func (p *Pool) Do(n *Node, req *fasthttp.Request, resp *fasthttp.Response, a Att
 		if !a.Long {
 			n.observeLatency(took)
 		}
-		n.markSuccess(false, &p.cfg.Health)
+		n.markSuccess(false, &cfg.Health)
 		p.observeLive(n, false, nil, time.Now())
 	case outcome == OutcomeTimeout && a.Long:
 		// The client's own wait ran out; the node did nothing wrong.
@@ -262,7 +263,7 @@ func (p *Pool) Do(n *Node, req *fasthttp.Request, resp *fasthttp.Response, a Att
 		}
 		if p.observeLive(n, true, err, time.Now()) {
 			p.log.Warn("upstream node ejected: its failure rate on live requests is over the threshold",
-				"upstream", n.url, "err", err, "window", p.cfg.Health.OutlierWindow.String())
+				"upstream", n.url, "err", err, "window", cfg.Health.OutlierWindow.String())
 			p.updateTip()
 		}
 	}

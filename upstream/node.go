@@ -52,7 +52,7 @@ type Node struct {
 	client *fasthttp.HostClient
 	// probeClient is the probes' own small connection pool.
 	probeClient *fasthttp.HostClient
-	guard       *ratelimit.UpstreamGuard // nil: no rate cap
+	guard       atomic.Pointer[ratelimit.UpstreamGuard] // nil: no rate cap
 
 	state    atomic.Int32
 	height   atomic.Int64 // -1 until the first probe answers

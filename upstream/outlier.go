@@ -40,7 +40,7 @@ func (w *outlierWindow) add(failed bool, now time.Time, half time.Duration) (req
 // observeLive books one live request on n and ejects it when its failure
 // rate crosses the threshold and the fleet can spare it. It reports an ejection.
 func (p *Pool) observeLive(n *Node, failed bool, err error, now time.Time) bool {
-	hc := &p.cfg.Health
+	hc := &p.conf().Health
 	n.mu.Lock()
 	requests, failures := n.window.add(failed, now, hc.OutlierWindow/2)
 	if failed {
@@ -72,7 +72,7 @@ func (p *Pool) mayEject() bool {
 		}
 		total++
 	}
-	return (out+1)*100 <= total*p.cfg.Health.MaxEjectedPercent
+	return (out+1)*100 <= total*p.conf().Health.MaxEjectedPercent
 }
 
 // eject takes a healthy node out of rotation for a backoff that doubles with

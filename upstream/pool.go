@@ -57,6 +57,13 @@ type Config struct {
 	Metrics prometheus.Registerer
 }
 
+// DefaultConfig is the pool's configuration when nothing is set (no upstreams).
+func DefaultConfig() Config {
+	var c Config
+	c.setDefaults()
+	return c
+}
+
 func (c *Config) setDefaults() {
 	if c.ProbePath == "" {
 		c.ProbePath = "/api/v3"
@@ -93,8 +100,11 @@ type Need struct {
 
 // Pool is the live set of nodes.
 type Pool struct {
-	cfg Config
-	log *slog.Logger
+	// cfg is the configuration the pool was built with; live holds what a
+	// reload may change (Reconfigure), read on every request and probe.
+	cfg  Config
+	live atomic.Pointer[Config]
+	log  *slog.Logger
 
 	nodes atomic.Pointer[[]*Node] // every node that may take traffic or is draining
 	tip   atomic.Int64
@@ -130,6 +140,8 @@ func New(cfg Config, log *slog.Logger) (*Pool, error) {
 	}
 	p := &Pool{cfg: cfg, log: log, sources: sources, lastOK: map[string][]string{},
 		byURL: map[string]*Node{}, probes: map[*Node]context.CancelFunc{}}
+	live := cfg
+	p.live.Store(&live)
 	empty := []*Node{}
 	p.nodes.Store(&empty)
 	p.tip.Store(-1)
@@ -168,7 +180,8 @@ func (p *Pool) Start(ctx context.Context) {
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		t := time.NewTicker(p.cfg.ResolveInterval)
+		every := p.conf().ResolveInterval
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {
@@ -176,6 +189,10 @@ func (p *Pool) Start(ctx context.Context) {
 				return
 			case <-t.C:
 				p.resolve()
+			}
+			if now := p.conf().ResolveInterval; now != every { // changed by a reload
+				every = now
+				t.Reset(every)
 			}
 		}
 	}()
@@ -191,6 +208,45 @@ func (p *Pool) Close() {
 		n.client.CloseIdleConnections()
 		n.probeClient.CloseIdleConnections()
 	}
+}
+
+// conf is the configuration in force: what the pool was built with, as the
+// last Reconfigure changed it.
+func (p *Pool) conf() *Config { return p.live.Load() }
+
+// newGuard is a node's request-rate cap under cfg (nil: none).
+func (p *Pool) newGuard(url string, cfg *Config) *ratelimit.UpstreamGuard {
+	if cfg.MaxRPSPerNode <= 0 {
+		return nil
+	}
+	return ratelimit.NewUpstreamGuard(url, cfg.MaxRPSPerNode, cfg.MaxWait, p.cfg.GuardMetrics)
+}
+
+// Reconfigure applies a reloaded configuration without dropping requests:
+// the upstream list (as SetUpstreams), the probe path, interval, timeout and
+// every other health setting, max lag, the DNS resolve interval, the wait
+// share per node and the per-node rate cap take effect at once (probes at
+// their next tick). What the node connections were built with stays:
+// MaxConnsPerNode, MaxIdleConnDuration and MaxResponseBodySize (a restart
+// applies them); so do Resolver, GuardMetrics and Metrics.
+func (p *Pool) Reconfigure(cfg Config) error {
+	cfg.setDefaults()
+	if _, err := parseSources(cfg.Upstreams, p.cfg.Resolver); err != nil {
+		return err
+	}
+	cfg.MaxConnsPerNode, cfg.MaxIdleConnDuration, cfg.MaxResponseBodySize = p.cfg.MaxConnsPerNode, p.cfg.MaxIdleConnDuration, p.cfg.MaxResponseBodySize
+	cfg.Resolver, cfg.GuardMetrics, cfg.Metrics = p.cfg.Resolver, p.cfg.GuardMetrics, p.cfg.Metrics
+	old := p.conf()
+	p.mu.Lock()
+	p.live.Store(&cfg)
+	if cfg.MaxRPSPerNode != old.MaxRPSPerNode || cfg.MaxWait != old.MaxWait {
+		for u, n := range p.byURL {
+			n.guard.Store(p.newGuard(u, &cfg))
+		}
+	}
+	p.mu.Unlock()
+	p.updateTip()
+	return p.SetUpstreams(cfg.Upstreams)
 }
 
 // SetUpstreams replaces the configured upstreams (config reload). Nodes that
@@ -259,9 +315,7 @@ func (p *Pool) reconcile(want map[string]bool) {
 		probes := p.newClient(u)
 		probes.MaxConns = 2
 		n = newNode(u, p.newClient(u), probes)
-		if p.cfg.MaxRPSPerNode > 0 {
-			n.guard = ratelimit.NewUpstreamGuard(u, p.cfg.MaxRPSPerNode, p.cfg.MaxWait, p.cfg.GuardMetrics)
-		}
+		n.guard.Store(p.newGuard(u, p.conf()))
 		p.byURL[u] = n
 		p.log.Info("upstream node added", "upstream", u)
 		p.startProbe(n)
@@ -330,9 +384,14 @@ func (p *Pool) startProbe(n *Node) {
 }
 
 func (p *Pool) probeLoop(ctx context.Context, n *Node) {
-	t := time.NewTicker(p.cfg.Health.ProbeInterval)
+	every := p.conf().Health.ProbeInterval
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
+		if now := p.conf().Health.ProbeInterval; now != every { // changed by a reload
+			every = now
+			t.Reset(every)
+		}
 		if n.probeDue(time.Now()) {
 			p.probeOnce(ctx, n)
 		}
@@ -350,7 +409,8 @@ func (p *Pool) probeLoop(ctx context.Context, n *Node) {
 }
 
 func (p *Pool) probeOnce(ctx context.Context, n *Node) {
-	h, took, err := probe(ctx, n, p.cfg.ProbePath, p.cfg.Health.ProbeTimeout)
+	cfg := p.conf()
+	h, took, err := probe(ctx, n, cfg.ProbePath, cfg.Health.ProbeTimeout)
 	if ctx.Err() != nil {
 		return
 	}
@@ -361,7 +421,7 @@ func (p *Pool) probeOnce(ctx context.Context, n *Node) {
 		// A node that answers its probe with an error is up but erroring (a
 		// share of errors is what outlier detection weighs); only a long run
 		// of such answers, or a short run of no answer at all, means down.
-		if n.markFailure(err, errors.Is(err, errProbeAnswer), &p.cfg.Health, time.Now()) {
+		if n.markFailure(err, errors.Is(err, errProbeAnswer), &cfg.Health, time.Now()) {
 			p.log.Warn("upstream node ejected", "upstream", n.url, "err", err, "retry_in", n.backoffNow())
 		}
 		p.updateTip()
@@ -369,7 +429,7 @@ func (p *Pool) probeOnce(ctx context.Context, n *Node) {
 	}
 	n.observeLatency(took)
 	n.observeHeight(h)
-	if n.markSuccess(true, &p.cfg.Health) {
+	if n.markSuccess(true, &cfg.Health) {
 		p.log.Info("upstream node healthy", "upstream", n.url, "height", h)
 	}
 	p.updateTip()
@@ -400,14 +460,14 @@ func (p *Pool) updateTip() {
 func (p *Pool) Tip() int64 { return p.tip.Load() }
 
 // MaxLag is the configured in-sync tolerance.
-func (p *Pool) MaxLag() int64 { return p.cfg.MaxLag }
+func (p *Pool) MaxLag() int64 { return p.conf().MaxLag }
 
 // Nodes is the current node list (read-only; do not modify).
 func (p *Pool) Nodes() []*Node { return *p.nodes.Load() }
 
 // InSync reports whether n may serve latest-state reads.
 func (p *Pool) InSync(n *Node) bool {
-	return n.State() == StateHealthy && n.Height() >= 0 && p.Tip()-n.Height() <= p.cfg.MaxLag
+	return n.State() == StateHealthy && n.Height() >= 0 && p.Tip()-n.Height() <= p.conf().MaxLag
 }
 
 // Ready reports whether at least one node is in sync.

@@ -74,5 +74,5 @@ func (p *Pool) qualifies(n *Node, need Need, tip int64) bool {
 	if h < 0 || h < need.MinHeight {
 		return false
 	}
-	return !need.Latest || tip-h <= p.cfg.MaxLag
+	return !need.Latest || tip-h <= p.conf().MaxLag
 }
