@@ -20,10 +20,11 @@ var (
 // (every valid call of a batch, cached or not); a refused request is answered
 // at once (429 with Retry-After, or 401/403), never queued.
 func (s *Server) admit(x *exchange) bool {
-	if s.limiter == nil {
+	lim := x.st.limiter
+	if lim == nil {
 		return true
 	}
-	client := s.limiter.Identify(s.client(x), x.ctx.Request.Header.Peek(s.limiter.APIKeyHeader()))
+	client := lim.Identify(s.client(x), x.ctx.Request.Header.Peek(lim.APIKeyHeader()))
 	if client.KeyID != "" {
 		x.ctx.SetUserValue(keyIDUserValue, client.KeyID)
 	}
@@ -37,23 +38,23 @@ func (s *Server) admit(x *exchange) bool {
 		if first == nil {
 			first = c
 		}
-		if !s.limiter.MethodAllowed(client, c.method.Name) {
-			return s.refuse(x, first, s.limiter.Admit(client, c.method.Name, c.method.Kind == routing.Write))
+		if !lim.MethodAllowed(client, c.method.Name) {
+			return s.refuse(x, first, lim.Admit(client, c.method.Name, c.method.Kind == routing.Write))
 		}
 		if c.method.Kind == routing.Write {
-			writeCost += s.limiter.Cost(c.method.Name)
+			writeCost += lim.Cost(c.method.Name)
 		} else {
-			readCost += s.limiter.Cost(c.method.Name)
+			readCost += lim.Cost(c.method.Name)
 		}
 	}
 	// Reads and writes have their own budgets; a batch pays into both.
 	if readCost > 0 {
-		if d := s.limiter.AdmitN(client, readCost, false); !d.OK {
+		if d := lim.AdmitN(client, readCost, false); !d.OK {
 			return s.refuse(x, first, d)
 		}
 	}
 	if writeCost > 0 {
-		if d := s.limiter.AdmitN(client, writeCost, true); !d.OK {
+		if d := lim.AdmitN(client, writeCost, true); !d.OK {
 			return s.refuse(x, first, d)
 		}
 	}
@@ -86,11 +87,11 @@ func (s *Server) refuse(x *exchange, first *call, d ratelimit.Decision) bool {
 
 // admitUpgrade applies access control and one unit of the client's budget to
 // a websocket handshake, before any node session is spent on it.
-func (s *Server) admitUpgrade(ctx *fasthttp.RequestCtx) bool {
-	if s.limiter == nil {
+func (s *Server) admitUpgrade(ctx *fasthttp.RequestCtx, lim *ratelimit.Limiter) bool {
+	if lim == nil {
 		return true
 	}
-	d := s.limiter.AdmitN(s.clientOf(ctx), 1, false)
+	d := lim.AdmitN(lim.Identify(clientIP(ctx, lim), ctx.Request.Header.Peek(lim.APIKeyHeader())), 1, false)
 	if d.OK {
 		return true
 	}
@@ -103,20 +104,14 @@ func (s *Server) admitUpgrade(ctx *fasthttp.RequestCtx) bool {
 
 const keyIDUserValue = "icon-edge.key-id"
 
-// clientOf identifies who sent the request: the socket peer, or the address
-// a trusted proxy vouches for, plus the API key if one was sent.
-func (s *Server) clientOf(ctx *fasthttp.RequestCtx) ratelimit.Client {
-	return s.limiter.Identify(s.clientIP(ctx), ctx.Request.Header.Peek(s.limiter.APIKeyHeader()))
-}
-
 // clientIP is the socket peer, or the client a trusted proxy names when
 // limits (and so trusted proxies) are configured.
-func (s *Server) clientIP(ctx *fasthttp.RequestCtx) netip.Addr {
+func clientIP(ctx *fasthttp.RequestCtx, lim *ratelimit.Limiter) netip.Addr {
 	peer, _ := netip.AddrFromSlice(ctx.RemoteIP())
-	if s.limiter == nil {
+	if lim == nil {
 		return peer.Unmap()
 	}
-	return s.limiter.ClientIP(peer.Unmap(), func(name string) []byte { return headerAll(ctx, name) })
+	return lim.ClientIP(peer.Unmap(), func(name string) []byte { return headerAll(ctx, name) })
 }
 
 // headerAll joins every line of a header, so a proxy that appends its own

@@ -113,18 +113,18 @@ func (s *Server) record(x *exchange, c *call, status int, took time.Duration, by
 		mm = c.method.metrics
 	}
 	mm.observe(c.code, took)
-	if !s.access.Enabled() {
+	if !x.st.access.Enabled() {
 		return
 	}
 	e := accesslog.Entry{
-		Time: x.start, Region: s.cfg.Region, Method: c.methodLabel(), HTTPStatus: status, RPCCode: c.code,
+		Time: x.start, Region: x.st.cfg.Region, Method: c.methodLabel(), HTTPStatus: status, RPCCode: c.code,
 		Latency: took, Upstream: c.upstream, CacheHit: c.cacheHit, Retries: c.retries, Bytes: bytes,
 		RequestID: requestID(x.ctx), ClientIP: net.IP(s.client(x).AsSlice()),
 	}
 	if id, ok := x.ctx.UserValue(keyIDUserValue).(string); ok {
 		e.APIKeyID = id
 	}
-	s.access.Log(&e)
+	x.st.access.Log(&e)
 }
 
 // requestID is the client's X-Request-ID, or the server's own request number.

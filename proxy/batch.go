@@ -31,13 +31,13 @@ func (s *Server) serveBatch(x *exchange) {
 			singles = append(singles, c)
 		case c.notify:
 			// A read nobody waits for is not executed, as goloop does.
-		case s.cache != nil && s.cachedBatchItem(x, c, tip):
+		case x.st.cache != nil && s.cachedBatchItem(x, c, tip):
 		default:
 			reads = append(reads, c)
 		}
 	}
 	s.forwardBatch(x, reads, singles)
-	if s.cache != nil {
+	if x.st.cache != nil {
 		s.storeBatchAnswers(x, tip)
 	}
 	s.answerBatch(x)
@@ -52,8 +52,9 @@ func (s *Server) forwardBatch(x *exchange, reads, singles []*call) {
 		body  []byte
 	}
 	var chunks []chunk
-	for off := 0; off < len(reads); off += s.cfg.NodeBatchLimit {
-		calls := reads[off:min(off+s.cfg.NodeBatchLimit, len(reads))]
+	limit := x.st.cfg.NodeBatchLimit
+	for off := 0; off < len(reads); off += limit {
+		calls := reads[off:min(off+limit, len(reads))]
 		body := []byte{'['}
 		for i, c := range calls {
 			if i > 0 {
@@ -63,7 +64,7 @@ func (s *Server) forwardBatch(x *exchange, reads, singles []*call) {
 		}
 		chunks = append(chunks, chunk{calls: calls, body: append(body, ']')})
 	}
-	deadline := x.start.Add(s.cfg.RequestTimeout)
+	deadline := x.start.Add(x.st.cfg.RequestTimeout)
 	if len(singles) > 0 || s.regions != nil {
 		s.client(x) // resolved before the goroutines: it reads headers
 	}
@@ -72,7 +73,7 @@ func (s *Server) forwardBatch(x *exchange, reads, singles []*call) {
 	for i, ch := range chunks {
 		wg.Go(func() {
 			defer s.recoverCalls(ch.calls...)
-			unserved[i] = !s.sendChunk(x.origin, ch.calls, ch.body, deadline, s.regions != nil && !x.hopped)
+			unserved[i] = !s.sendChunk(x.origin, ch.calls, ch.body, deadline, x.st.chunk, s.regions != nil && !x.hopped)
 		})
 	}
 	for _, c := range singles {
@@ -131,7 +132,7 @@ func (s *Server) recoverCalls(calls ...*call) {
 // read, but a -31004 inside it is one item's answer, not a reason to resend
 // the others. With mayFailover, a chunk no local node answered is left
 // unanswered (false) for a peer region.
-func (s *Server) sendChunk(o origin, chunk []*call, body []byte, deadline time.Time, mayFailover bool) bool {
+func (s *Server) sendChunk(o origin, chunk []*call, body []byte, deadline time.Time, pol upstream.Policy, mayFailover bool) bool {
 	need := upstream.Need{}
 	for _, c := range chunk {
 		need.Latest = need.Latest || c.need.Latest
@@ -139,7 +140,7 @@ func (s *Server) sendChunk(o origin, chunk []*call, body []byte, deadline time.T
 	}
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
-	r := s.send(o, need, body, resp, deadline, s.chunk)
+	r := s.send(o, need, body, resp, deadline, pol)
 	if mayFailover && (!r.Answered() || r.Outcome == upstream.OutcomeHTTP5xx) {
 		return false
 	}

@@ -39,7 +39,7 @@ func (e *errNotRPC) Error() string { return "not a JSON-RPC answer" }
 // cacheable classifies c and notes its key; false when its answer may not be
 // kept (or its bytes could not be keyed without loss).
 func (s *Server) cacheable(x *exchange, c *call, tip int64) bool {
-	c.cacheKind = s.cache.Classify(c.method.Name, c.params, tip)
+	c.cacheKind = x.st.cache.Classify(c.method.Name, c.params, tip)
 	if c.cacheKind == cache.NoCache || hasSurrogateEscape(c.raw) {
 		c.cacheKind = cache.NoCache
 		return false
@@ -64,13 +64,14 @@ func (s *Server) serveCached(x *exchange, c *call) bool {
 	defer scratch.Put(kb)
 	kb.B = appendCacheKey(kb.B[:0], x.ctx.Path(), c)
 	key := kb.B
-	if res, ok := s.cache.Get(key, tip); ok {
+	ch := x.st.cache
+	if res, ok := ch.Get(key, tip); ok {
 		c.cacheHit = true
 		s.answerCached(x, c, fasthttp.StatusOK, cache.Answer{Result: res})
 		return true
 	}
 	led := false // this caller made the node request; the others waited for it
-	ans, _, err := s.cache.Do(key, c.method.Name, c.cacheKind, tip, func() (cache.Answer, error) {
+	ans, _, err := ch.Do(key, c.method.Name, c.cacheKind, tip, func() (cache.Answer, error) {
 		led = true
 		resp := fasthttp.AcquireResponse()
 		defer fasthttp.ReleaseResponse(resp)
@@ -125,7 +126,7 @@ func (s *Server) cachedBatchItem(x *exchange, c *call, tip int64) bool {
 		return false
 	}
 	c.cacheKey = appendCacheKey(nil, x.ctx.Path(), c)
-	res, ok := s.cache.Get(c.cacheKey, tip)
+	res, ok := x.st.cache.Get(c.cacheKey, tip)
 	if !ok {
 		return false
 	}
@@ -142,7 +143,7 @@ func (s *Server) storeBatchAnswers(x *exchange, tip int64) {
 			continue
 		}
 		if res := rawjson.Get(c.answer, "result"); res != nil {
-			s.cache.Put(c.cacheKey, c.method.Name, c.cacheKind, tip, res)
+			x.st.cache.Put(c.cacheKey, c.method.Name, c.cacheKind, tip, res)
 		}
 	}
 }

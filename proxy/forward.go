@@ -28,15 +28,18 @@ var (
 // forward sends body (c's bytes, or the whole request's) for call c and
 // leaves an answer for the client in resp, whatever happens.
 func (s *Server) forward(x *exchange, c *call, body []byte, resp *fasthttp.Response) {
-	if c.method.Wait && s.waits != nil {
+	if max := x.st.cfg.MaxWaitsPerClient; c.method.Wait && max > 0 {
 		client := s.client(x)
-		if !s.waits.acquire(client) {
-			setJSON(resp, fasthttp.StatusTooManyRequests, icon.AppendResponseError(nil, c.id, errTooManyWaits(s.waits.max)))
+		ok, counted := s.waits.acquire(client, max)
+		if !ok {
+			setJSON(resp, fasthttp.StatusTooManyRequests, icon.AppendResponseError(nil, c.id, errTooManyWaits(max)))
 			return
 		}
-		defer s.waits.release(client)
+		if counted {
+			defer s.waits.release(client)
+		}
 	}
-	deadline := s.deadline(x, c.method)
+	deadline := x.st.deadline(x, c.method)
 	r := s.send(x.origin, c.need, body, resp, deadline, c.method.policy)
 	c.upstream, c.retries = r.Node, r.Retries
 	switch {
@@ -182,10 +185,10 @@ type origin struct {
 // originOf reads the parts of the client's request that nodes get. A wait
 // timeout above the edge's cap is rewritten to the cap, so the node gives up
 // (and answers -31006 itself) before the edge does.
-func (s *Server) originOf(ctx *fasthttp.RequestCtx) origin {
+func (st *settings) originOf(ctx *fasthttp.RequestCtx) origin {
 	o := origin{path: ctx.Path(), iconOptions: ctx.Request.Header.Peek("Icon-Options")}
-	if ms, ok := iconOptionTimeout(o.iconOptions); ok && ms > s.cfg.MaxWaitTimeout.Milliseconds() {
-		o.iconOptions = withTimeout(o.iconOptions, s.cfg.MaxWaitTimeout.Milliseconds())
+	if ms, ok := iconOptionTimeout(o.iconOptions); ok && ms > st.cfg.MaxWaitTimeout.Milliseconds() {
+		o.iconOptions = withTimeout(o.iconOptions, st.cfg.MaxWaitTimeout.Milliseconds())
 	}
 	return o
 }
@@ -193,24 +196,24 @@ func (s *Server) originOf(ctx *fasthttp.RequestCtx) origin {
 // deadline is when a call must be answered. Wait methods may run as long as
 // the client asked the node to wait (Icon-Options timeout), plus a margin for
 // the node to answer its own timeout before the edge gives up.
-func (s *Server) deadline(x *exchange, m *method) time.Time {
+func (st *settings) deadline(x *exchange, m *method) time.Time {
 	if !m.Wait {
-		return x.start.Add(s.cfg.RequestTimeout)
+		return x.start.Add(st.cfg.RequestTimeout)
 	}
-	return x.start.Add(s.waitTimeout(x.origin.iconOptions) + 2*time.Second)
+	return x.start.Add(st.waitTimeout(x.origin.iconOptions) + 2*time.Second)
 }
 
 // waitTimeout is how long a wait method may wait: the client's Icon-Options
 // timeout, else the default, never more than MaxWaitTimeout. goloop reads
 // timeout=0 as "no timeout given" and waits its default, so the edge does too.
-func (s *Server) waitTimeout(iconOptions []byte) time.Duration {
+func (st *settings) waitTimeout(iconOptions []byte) time.Duration {
 	if ms, ok := iconOptionTimeout(iconOptions); ok && ms > 0 {
-		if ms >= s.cfg.MaxWaitTimeout.Milliseconds() { // compared in ms: no overflow for huge values
-			return s.cfg.MaxWaitTimeout
+		if ms >= st.cfg.MaxWaitTimeout.Milliseconds() { // compared in ms: no overflow for huge values
+			return st.cfg.MaxWaitTimeout
 		}
 		return time.Duration(ms) * time.Millisecond
 	}
-	return min(s.cfg.DefaultWaitTimeout, s.cfg.MaxWaitTimeout)
+	return min(st.cfg.DefaultWaitTimeout, st.cfg.MaxWaitTimeout)
 }
 
 // withTimeout rewrites the timeout of an Icon-Options header, keeping the rest.

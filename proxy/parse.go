@@ -32,7 +32,7 @@ type call struct {
 
 // parseCall validates one request object the way goloop does, in goloop's
 // order, so an invalid request gets the same error text a node would give.
-func (s *Server) parseCall(v *fastjson.Value, debugAPI bool, c *call) {
+func (st *settings) parseCall(v *fastjson.Value, debugAPI bool, c *call) {
 	*c = call{}
 	obj, err := v.Object()
 	if err != nil {
@@ -88,7 +88,7 @@ func (s *Server) parseCall(v *fastjson.Value, debugAPI bool, c *call) {
 			return
 		}
 	}
-	m := s.methods[string(method.GetStringBytes())]
+	m := st.methods[string(method.GetStringBytes())]
 	if m == nil || m.Debug != debugAPI {
 		c.err = icon.ErrMethodNotFound
 		return

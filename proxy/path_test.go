@@ -420,10 +420,10 @@ func TestBatchPaysForEveryItem(t *testing.T) {
 // answers -31006 itself; the edge must not give up after its 2 s margin.
 func TestWaitTimeoutZeroMeansTheDefault(t *testing.T) {
 	s := newTestServer(t, Config{DefaultWaitTimeout: 7 * time.Second})
-	if got := s.waitTimeout([]byte("timeout=0")); got != 7*time.Second {
+	if got := s.live.Load().waitTimeout([]byte("timeout=0")); got != 7*time.Second {
 		t.Fatalf("timeout=0 waits %v, want the default 7s", got)
 	}
-	if got := s.waitTimeout([]byte("timeout=1500")); got != 1500*time.Millisecond {
+	if got := s.live.Load().waitTimeout([]byte("timeout=1500")); got != 1500*time.Millisecond {
 		t.Fatalf("timeout=1500 waits %v", got)
 	}
 }

@@ -17,6 +17,7 @@ import (
 // answer: everything the stages share. It is pooled; nothing keeps it after end.
 type exchange struct {
 	ctx      *fasthttp.RequestCtx
+	st       *settings // the configuration this request runs under, start to end
 	start    time.Time
 	debugAPI bool
 	body     []byte
@@ -37,10 +38,10 @@ type exchange struct {
 
 var exchanges = sync.Pool{New: func() any { return new(exchange) }}
 
-func (s *Server) begin(ctx *fasthttp.RequestCtx, debugAPI bool) *exchange {
+func (s *Server) begin(ctx *fasthttp.RequestCtx, st *settings, debugAPI bool) *exchange {
 	x := exchanges.Get().(*exchange)
-	x.ctx, x.start, x.debugAPI = ctx, time.Now(), debugAPI
-	x.origin = s.originOf(ctx)
+	x.ctx, x.st, x.start, x.debugAPI = ctx, st, time.Now(), debugAPI
+	x.origin = st.originOf(ctx)
 	if s.regions != nil {
 		x.hopped = len(ctx.Request.Header.Peek(routing.HopHeader)) > 0
 	}
@@ -58,11 +59,11 @@ func (s *Server) end(x *exchange) {
 // serveRPC runs one POST through the stages, single call or batch alike:
 // parse → admit → cache → route → answer. Each stage that answers the
 // request itself (an invalid body, a refused client, a cache hit) ends it.
-func (s *Server) serveRPC(ctx *fasthttp.RequestCtx, debugAPI bool) {
-	x := s.begin(ctx, debugAPI)
+func (s *Server) serveRPC(ctx *fasthttp.RequestCtx, st *settings, debugAPI bool) {
+	x := s.begin(ctx, st, debugAPI)
 	defer s.end(x)
 	x.body = ctx.PostBody()
-	s.capture.Record(ctx.Path(), x.body) // nil-safe; copies what it samples, never blocks
+	st.capture.Record(ctx.Path(), x.body) // nil-safe; copies what it samples, never blocks
 
 	if !s.parse(x) {
 		return
@@ -80,7 +81,7 @@ func (s *Server) serveRPC(ctx *fasthttp.RequestCtx, debugAPI bool) {
 		s.answerNothing(x)
 		return
 	}
-	if s.cache != nil && c.method.Kind == routing.Read && s.serveCached(x, c) {
+	if st.cache != nil && c.method.Kind == routing.Read && s.serveCached(x, c) {
 		return
 	}
 	s.forward(x, c, x.body, &ctx.Response)
@@ -102,7 +103,7 @@ func (s *Server) parse(x *exchange) bool {
 	}
 	if v.Type() != fastjson.TypeArray {
 		x.calls = x.one[:]
-		s.parseCall(v, x.debugAPI, &x.calls[0])
+		x.st.parseCall(v, x.debugAPI, &x.calls[0])
 		x.calls[0].raw = x.body
 		if e := x.calls[0].err; e != nil {
 			s.answerError(x, fasthttp.StatusBadRequest, x.calls[0].id, e)
@@ -116,7 +117,7 @@ func (s *Server) parse(x *exchange) bool {
 	case len(items) == 0:
 		s.answerError(x, fasthttp.StatusBadRequest, nil, icon.ErrInvalidRequest)
 		return false
-	case len(items) > s.cfg.MaxBatch:
+	case len(items) > x.st.cfg.MaxBatch:
 		s.answerError(x, fasthttp.StatusServiceUnavailable, nil, icon.ErrTooManyRequests)
 		return false
 	}
@@ -128,7 +129,7 @@ func (s *Server) parse(x *exchange) bool {
 	x.calls = make([]call, len(items))
 	for i, it := range items {
 		c := &x.calls[i]
-		s.parseCall(it, x.debugAPI, c)
+		x.st.parseCall(it, x.debugAPI, c)
 		c.raw = raw[i]
 		if c.err != nil {
 			c.answer, c.code = icon.AppendResponseError(nil, c.id, c.err), c.err.Code

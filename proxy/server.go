@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -154,28 +155,23 @@ type method struct {
 	metrics *methodMetrics
 }
 
-// Server is the edge's HTTP handler, configured once by New.
+// Server is the edge's HTTP handler. New builds it; Reconfigure swaps what a
+// reload may change (settings.go).
 type Server struct {
-	cfg      Config
-	retries  int
+	live     atomic.Pointer[settings]
 	pool     *upstream.Pool
 	log      *slog.Logger
-	methods  map[string]*method
 	metrics  *metrics
+	byMethod map[string]*methodMetrics // every method's metrics, enabled or not
 	parsers  fastjson.ParserPool
 	draining atomic.Bool
 	promHTTP fasthttp.RequestHandler
-	cache    *cache.Cache
-	limiter  *ratelimit.Limiter
-	access   *accesslog.Logger
 	ws       WebSocketHandler
-	capture  *capture.Writer
-	waits    *waitGuard // nil: no per-client bound on waits
-	regions  Failover   // nil: no cross-region failover
+	waits    waitGuard
+	regions  Failover // nil: no cross-region failover
 	traffic  interface{ Observe(time.Duration, bool) }
 	ready    func() (bool, string)
 	pages    map[string]fasthttp.RequestHandler
-	chunk    upstream.Policy // a node batch of reads
 }
 
 // New builds the request path.
@@ -189,10 +185,7 @@ func New(o Options) (*Server, error) {
 	if o.Metrics == nil {
 		o.Metrics = prometheus.NewRegistry()
 	}
-	cfg := o.Config.withDefaults()
-	s := &Server{cfg: cfg, retries: *cfg.MaxRetries, pool: o.Pool, log: o.Log, cache: o.Cache,
-		limiter: o.Limiter, access: o.AccessLog, ws: o.WebSocket, capture: o.Capture,
-		regions: o.Failover, traffic: o.Traffic, ready: o.Ready, pages: o.Pages}
+	s := &Server{pool: o.Pool, log: o.Log, ws: o.WebSocket, regions: o.Failover, traffic: o.Traffic, ready: o.Ready, pages: o.Pages}
 	if s.ready == nil {
 		s.ready = func() (bool, string) { return o.Pool.Ready(), "no upstream node in sync" }
 	}
@@ -200,56 +193,28 @@ func New(o Options) (*Server, error) {
 	if s.metrics, err = newMetrics(o.Metrics); err != nil {
 		return nil, err
 	}
+	s.byMethod = map[string]*methodMetrics{}
+	for _, m := range routing.Methods() {
+		s.byMethod[m.Name] = s.metrics.forMethod(m.Name)
+	}
 	s.promHTTP = func(ctx *fasthttp.RequestCtx) { ctx.SetStatusCode(fasthttp.StatusNotFound) }
 	if o.Gatherer != nil {
 		s.promHTTP = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}))
 	}
-	disabled := map[string]bool{}
-	for _, name := range cfg.DisabledMethods {
-		disabled[name] = true
-	}
-	s.methods = map[string]*method{}
-	for i := range routing.Methods() {
-		rm := &routing.Methods()[i]
-		if disabled[rm.Name] {
-			continue // answered -32601, as if goloop had no such method
-		}
-		s.methods[rm.Name] = &method{Method: rm, policy: s.policyFor(rm), metrics: s.metrics.forMethod(rm.Name)}
-	}
-	s.chunk = upstream.Policy{Retries: s.retries, AttemptTimeout: cfg.AttemptTimeout}
-	s.waits = newWaitGuard(cfg.MaxWaitsPerClient)
+	s.waits.open = map[netip.Addr]int{}
+	s.live.Store(s.settingsFor(o))
 	return s, nil
 }
 
-// policyFor turns a method's facts into the attempt loop's rules.
-func (s *Server) policyFor(m *routing.Method) upstream.Policy {
-	p := upstream.Policy{Retries: s.retries, AttemptTimeout: s.cfg.AttemptTimeout, Long: m.Wait}
-	if m.Kind == routing.Write {
-		// A write attempt that times out cannot be retried anyway, so it gets
-		// the whole deadline: a slow node may still take it.
-		p.SentOnce, p.AttemptTimeout = true, 0
-	}
-	if m.RetryNotFound {
-		p.NotFound = upstream.NotFoundAskAhead
-	}
-	return p
-}
-
-// Config returns the effective configuration (defaults filled in).
-func (s *Server) Config() Config { return s.cfg }
-
-// Limiter is the configured limiter, nil when limits are off.
-func (s *Server) Limiter() *ratelimit.Limiter { return s.limiter }
+// methodMetrics is a method's metrics, kept across reloads.
+func (s *Server) methodMetrics(name string) *methodMetrics { return s.byMethod[name] }
 
 // SetDraining makes /readyz fail so balancers stop sending before shutdown.
 func (s *Server) SetDraining(v bool) { s.draining.Store(v) }
 
-// CloseCapture flushes and closes the capture, if any.
+// CloseCapture flushes and closes the capture in force, if any.
 func (s *Server) CloseCapture() error {
-	if s.capture == nil {
-		return nil
-	}
-	return s.capture.Close()
+	return s.live.Load().capture.Close() // nil-safe
 }
 
 var (
@@ -265,25 +230,26 @@ var (
 // Handler routes one HTTP request.
 func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	defer s.recoverRequest(ctx)
+	st := s.live.Load()
 	path := ctx.Path()
 	switch {
 	case s.ws != nil && s.ws.IsWebSocket(ctx):
-		if s.admitUpgrade(ctx) {
+		if s.admitUpgrade(ctx, st.limiter) {
 			s.ws.HandleFastHTTP(ctx)
 		}
 	case bytes.HasPrefix(path, pathDebugAPI):
-		if !s.cfg.DebugAPI {
+		if !st.cfg.DebugAPI {
 			s.text(ctx, fasthttp.StatusNotFound, "debug API is disabled")
 			return
 		}
-		s.serveAPI(ctx, path[len(pathDebugAPI):], true)
+		s.serveAPI(ctx, st, path[len(pathDebugAPI):], true)
 	case bytes.HasPrefix(path, pathAPI):
-		s.serveAPI(ctx, path[len(pathAPI):], false)
+		s.serveAPI(ctx, st, path[len(pathAPI):], false)
 	case string(path) == "/healthz":
 		s.text(ctx, fasthttp.StatusOK, "ok")
 	case string(path) == "/readyz":
 		s.serveReady(ctx)
-	case !s.cfg.AdminOnly && s.serveAdmin(ctx, path):
+	case !st.cfg.AdminOnly && s.serveAdmin(ctx, path):
 	case s.servePage(ctx, path):
 	case bytes.HasPrefix(path, []byte("/api/rosetta")):
 		s.text(ctx, fasthttp.StatusNotFound, "rosetta API is disabled")
@@ -350,7 +316,7 @@ func (s *Server) serveAdmin(ctx *fasthttp.RequestCtx, path []byte) bool {
 // serveAPI checks what follows /api/v3: nothing, "/", or "/{channel}".
 // The channel goes to the node unchanged, so an unknown one gets the node's
 // own 404 "No channel".
-func (s *Server) serveAPI(ctx *fasthttp.RequestCtx, rest []byte, debugAPI bool) {
+func (s *Server) serveAPI(ctx *fasthttp.RequestCtx, st *settings, rest []byte, debugAPI bool) {
 	if !debugAPI && ctx.IsGet() && isWebSocketPath(ctx.Request.URI().PathOriginal()) {
 		// A websocket path without the upgrade: goloop's websocket library answers this.
 		ctx.Response.Header.Set("Sec-Websocket-Version", "13")
@@ -367,7 +333,7 @@ func (s *Server) serveAPI(ctx *fasthttp.RequestCtx, rest []byte, debugAPI bool) 
 	}
 	switch {
 	case ctx.IsPost():
-		s.serveRPC(ctx, debugAPI)
+		s.serveRPC(ctx, st, debugAPI)
 	case ctx.IsOptions():
 		s.serveCORSPreflight(ctx)
 	default:
@@ -414,7 +380,7 @@ type statusDoc struct {
 }
 
 func (s *Server) serveStatus(ctx *fasthttp.RequestCtx) {
-	doc := statusDoc{Region: s.cfg.Region, Version: version.Version, Ready: s.pool.Ready(), Draining: s.draining.Load(),
+	doc := statusDoc{Region: s.live.Load().cfg.Region, Version: version.Version, Ready: s.pool.Ready(), Draining: s.draining.Load(),
 		Tip: s.pool.Tip(), MaxLag: s.pool.MaxLag(), Nodes: s.pool.Snapshot()}
 	b, _ := json.MarshalIndent(doc, "", "  ")
 	ctx.Response.Header.Set("Cache-Control", "no-store")
@@ -438,7 +404,7 @@ func (s *Server) ErrorHandler(ctx *fasthttp.RequestCtx, err error) {
 		s.text(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "Request Header Fields Too Large")
 		return
 	}
-	x := s.begin(ctx, false)
+	x := s.begin(ctx, s.live.Load(), false)
 	defer s.end(x)
 	if err == fasthttp.ErrBodyTooLarge {
 		s.answerError(x, fasthttp.StatusRequestEntityTooLarge, nil, errBodyTooLarge)

@@ -11,29 +11,28 @@ import (
 // waitGuard bounds the wait calls (icx_waitTransactionResult,
 // icx_sendTransactionAndWait) one client may hold open at once: each holds a
 // node connection for seconds, so without a bound one client could take
-// every node's connections. Its memory is bounded by the open waits.
+// every node's connections. Its memory is bounded by the open waits. The
+// bound comes with each call (limits.max_waits_per_client as the call's
+// settings say), so a reload changes it without forgetting the open waits.
 type waitGuard struct {
-	max  int
 	mu   sync.Mutex
 	open map[netip.Addr]int
 }
 
-func newWaitGuard(max int) *waitGuard {
+// acquire takes one of client's wait slots under a bound of max (<= 0: no
+// bound, nothing counted). ok is false when all slots are in use; counted
+// says whether release must be called.
+func (g *waitGuard) acquire(client netip.Addr, max int) (ok, counted bool) {
 	if max <= 0 {
-		return nil
+		return true, false
 	}
-	return &waitGuard{max: max, open: map[netip.Addr]int{}}
-}
-
-// acquire takes one of client's wait slots; false when all are in use.
-func (g *waitGuard) acquire(client netip.Addr) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.open[client] >= g.max {
-		return false
+	if g.open[client] >= max {
+		return false, false
 	}
 	g.open[client]++
-	return true
+	return true, true
 }
 
 func (g *waitGuard) release(client netip.Addr) {
@@ -58,7 +57,7 @@ var errNodesBusyWaiting = icon.NewError(icon.CodeServerError, "ServerError: the 
 // reads headers, which must happen before any batch goroutine starts).
 func (s *Server) client(x *exchange) netip.Addr {
 	if !x.clientKnown {
-		x.clientAddr, x.clientKnown = s.clientIP(x.ctx), true
+		x.clientAddr, x.clientKnown = clientIP(x.ctx, x.st.limiter), true
 	}
 	return x.clientAddr
 }
