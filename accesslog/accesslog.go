@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -100,18 +101,28 @@ type sink interface {
 type Logger struct {
 	mu     sync.RWMutex // Log holds it shared; Close exclusively to close the queues
 	closed bool
+	next   *Logger // set by Replace: what is logged here after Close goes there
 	sinks  []sink
 	queues []chan record
 	done   chan struct{} // closed when every sink's run returned
+	// file is the file sink's path ("" without one) and fileDone is closed
+	// when that sink has written its last line: a successor writing the same
+	// file starts only then, so lines of the two never interleave.
+	file     string
+	fileDone chan struct{}
 
 	m *metrics
 }
 
 type metrics struct {
-	dropped  *prometheus.CounterVec
-	shipped  prometheus.Counter
-	failed   prometheus.Counter
-	queueLen []prometheus.Collector
+	dropped *prometheus.CounterVec
+	shipped prometheus.Counter
+	failed  prometheus.Counter
+	// queues holds, per sink name, the queue of the Logger in force; its
+	// gauge is registered the first time a Logger has that sink.
+	reg        prometheus.Registerer
+	queues     map[string]*atomic.Pointer[chan record]
+	registered map[string]bool
 
 	// Resolved once: Log must not hash label values on the hot path.
 	dropESFull, dropFileFull, dropFileWrite, dropClosed, dropShutdown prometheus.Counter
@@ -137,15 +148,23 @@ func newMetrics() *metrics {
 	m.dropFileWrite = m.dropped.WithLabelValues(DropFileWrite)
 	m.dropClosed = m.dropped.WithLabelValues(DropClosed)
 	m.dropShutdown = m.dropped.WithLabelValues(DropShutdown)
+	m.queues = map[string]*atomic.Pointer[chan record]{sinkES: {}, sinkFile: {}}
+	m.registered = map[string]bool{}
 	return m
 }
 
+// Sink names: the values of icon_edge_accesslog_queue_length's label.
+const (
+	sinkES   = "elasticsearch"
+	sinkFile = "file"
+)
+
 func (m *metrics) register(reg prometheus.Registerer) error {
+	m.reg = reg
 	if reg == nil {
 		return nil
 	}
-	cs := append([]prometheus.Collector{m.dropped, m.shipped, m.failed}, m.queueLen...)
-	for _, c := range cs {
+	for _, c := range []prometheus.Collector{m.dropped, m.shipped, m.failed} {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("accesslog: register metrics: %w", err)
 		}
@@ -153,11 +172,85 @@ func (m *metrics) register(reg prometheus.Registerer) error {
 	return nil
 }
 
+// follow points the queue gauges at l's queues, registering the gauge of a
+// sink seen for the first time. Only New and Replace call it, one at a time.
+func (m *metrics) follow(l *Logger) error {
+	for name, q := range m.queues {
+		var ch *chan record
+		for i, s := range l.sinks {
+			if sinkName(s) == name {
+				ch = &l.queues[i]
+			}
+		}
+		q.Store(ch)
+		if ch == nil || m.registered[name] || m.reg == nil {
+			continue
+		}
+		if err := m.reg.Register(queueGauge(name, q)); err != nil {
+			return fmt.Errorf("accesslog: register metrics: %w", err)
+		}
+		m.registered[name] = true
+	}
+	return nil
+}
+
+func sinkName(s sink) string {
+	if _, ok := s.(*fileSink); ok {
+		return sinkFile
+	}
+	return sinkES
+}
+
 // New starts the configured sinks and registers the access log metrics on
 // reg (nil: not registered). It does not wait for Elasticsearch: with
 // InstallTemplate the template is installed in the background before the
 // first batch, and documents queue (or drop) meanwhile.
 func New(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Logger, error) {
+	m := newMetrics()
+	if err := m.register(reg); err != nil {
+		return nil, err
+	}
+	l, err := build(cfg, m, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.follow(l); err != nil {
+		l.abort()
+		return nil, err
+	}
+	l.start(nil)
+	return l, nil
+}
+
+// Replace starts a Logger for cfg that takes over from l, as a configuration
+// reload does, and closes l. Nothing is lost in the hand-over: l delivers
+// what it holds, and what is logged to l afterwards (by requests that began
+// before the reload) goes to the new Logger. When both write the same file,
+// the new one starts writing after l's last line. Metrics continue in the
+// same series. On error l is left running.
+func (l *Logger) Replace(cfg Config, log *slog.Logger) (*Logger, error) {
+	next, err := build(cfg, l.m, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.m.follow(next); err != nil {
+		next.abort()
+		return nil, err
+	}
+	var after chan struct{}
+	if next.file != "" && next.file == l.file {
+		after = l.fileDone
+	}
+	next.start(after)
+	l.mu.Lock()
+	l.next = next
+	l.closeQueuesLocked()
+	l.mu.Unlock()
+	return next, nil
+}
+
+// build makes a Logger's sinks without starting them.
+func build(cfg Config, m *metrics, log *slog.Logger) (*Logger, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -171,7 +264,6 @@ func New(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Logger, erro
 	}
 	newEncoder := func() *encoder { return &encoder{mode: mode, mac: []byte(cfg.HashSalt)} }
 
-	m := newMetrics()
 	l := &Logger{m: m, done: make(chan struct{})}
 	if len(cfg.Elasticsearch.Addresses) > 0 {
 		s, err := newESSink(cfg.Elasticsearch, newEncoder(), m, log)
@@ -179,33 +271,49 @@ func New(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Logger, erro
 			return nil, err
 		}
 		l.sinks = append(l.sinks, s)
-		m.queueLen = append(m.queueLen, queueGauge("elasticsearch", s.queue()))
 	}
 	if cfg.File != "" {
 		s, err := newFileSink(cfg.File, cfg.FileQueueSize, newEncoder(), m, log)
 		if err != nil {
-			for _, s := range l.sinks {
-				close(s.queue())
-				s.abort()
-			}
+			l.abort()
 			return nil, err
 		}
 		l.sinks = append(l.sinks, s)
-		m.queueLen = append(m.queueLen, queueGauge("file", s.queue()))
+		l.file, l.fileDone = cfg.File, make(chan struct{})
 	}
-	if err := m.register(reg); err != nil {
-		for _, s := range l.sinks {
-			close(s.queue())
-			s.abort()
-		}
-		return nil, err
-	}
-	var wg sync.WaitGroup
 	for _, s := range l.sinks {
 		l.queues = append(l.queues, s.queue())
+	}
+	return l, nil
+}
+
+// abort stops sinks that build made but that never ran.
+func (l *Logger) abort() {
+	for _, s := range l.sinks {
+		close(s.queue())
+		s.abort()
+		if fs, ok := s.(*fileSink); ok && fs.f != nil {
+			_ = fs.f.Close()
+		}
+	}
+	if l.fileDone != nil {
+		close(l.fileDone)
+	}
+}
+
+// start runs the sinks; the file sink waits for fileAfter (if not nil).
+func (l *Logger) start(fileAfter <-chan struct{}) {
+	var wg sync.WaitGroup
+	for _, s := range l.sinks {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if _, isFile := s.(*fileSink); isFile {
+				defer close(l.fileDone)
+				if fileAfter != nil {
+					<-fileAfter
+				}
+			}
 			s.run()
 		}()
 	}
@@ -213,15 +321,19 @@ func New(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Logger, erro
 		wg.Wait()
 		close(l.done)
 	}()
-	return l, nil
 }
 
-func queueGauge(sinkName string, q chan record) prometheus.Collector {
+func queueGauge(sinkName string, q *atomic.Pointer[chan record]) prometheus.Collector {
 	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name:        "icon_edge_accesslog_queue_length",
 		Help:        "Access log documents waiting in a sink's queue.",
 		ConstLabels: prometheus.Labels{"sink": sinkName},
-	}, func() float64 { return float64(len(q)) })
+	}, func() float64 {
+		if ch := q.Load(); ch != nil {
+			return float64(len(*ch))
+		}
+		return 0
+	})
 }
 
 // Enabled reports whether any sink is configured, so callers can skip
@@ -248,7 +360,12 @@ func (l *Logger) Log(e *Entry) {
 	}
 	l.mu.RLock()
 	if l.closed {
+		next := l.next
 		l.mu.RUnlock()
+		if next != nil {
+			next.Log(e)
+			return
+		}
 		l.m.dropClosed.Add(float64(len(l.sinks)))
 		return
 	}
@@ -260,6 +377,17 @@ func (l *Logger) Log(e *Entry) {
 		}
 	}
 	l.mu.RUnlock()
+}
+
+// closeQueuesLocked stops accepting entries; the sinks deliver what is
+// queued and end. l.mu must be held.
+func (l *Logger) closeQueuesLocked() {
+	if !l.closed {
+		l.closed = true
+		for _, q := range l.queues {
+			close(q)
+		}
+	}
 }
 
 func (l *Logger) dropFull(i int) {
@@ -279,12 +407,7 @@ func (l *Logger) Close(ctx context.Context) error {
 		return nil
 	}
 	l.mu.Lock()
-	if !l.closed {
-		l.closed = true
-		for _, q := range l.queues {
-			close(q)
-		}
-	}
+	l.closeQueuesLocked()
 	l.mu.Unlock()
 
 	select {

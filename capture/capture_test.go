@@ -417,3 +417,32 @@ func TestLiveGzipCaptureReadsUpToLastFlush(t *testing.T) {
 		t.Errorf("closed file: %d entries, err %v, unfinished %v", count, r2.Err(), r2.Unfinished())
 	}
 }
+
+// A new Writer on the path of an earlier capture (a restart, or a reload that
+// changed the capture settings) rotates that capture to .1 instead of
+// truncating it, and both read back.
+func TestNewKeepsAnEarlierCapture(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "cap.jsonl")
+	write := func(body string) {
+		w, err := New(Config{Path: p}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Record([]byte("/api/v3"), []byte(body))
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`{"id":1}`)
+	write(`{"id":2}`)
+	for path, want := range map[string]string{p: `{"id":2}`, p + ".1": `{"id":1}`} {
+		r, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.Next() || string(r.Entry().Body) != want {
+			t.Errorf("%s: want %s, got %q (%v)", path, want, r.Entry().Body, r.Err())
+		}
+		r.Close()
+	}
+}

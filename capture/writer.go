@@ -38,6 +38,12 @@ type Config struct {
 	BufferSize int     // requests queued for the writer goroutine; 0 means 4096
 }
 
+// DefaultConfig is the capture's configuration apart from the path: every
+// request, 64 MiB files, four kept, 4096 requests queued.
+func DefaultConfig() Config {
+	return Config{SampleRate: 1, MaxBytes: 64 << 20, MaxFiles: 4, BufferSize: 4096}
+}
+
 // MaxEntryBytes bounds one recorded request so the queue's memory is bounded
 // by BufferSize×MaxEntryBytes; larger requests are dropped and counted.
 const MaxEntryBytes = 1 << 20
@@ -87,9 +93,11 @@ type Writer struct {
 	rotErr error
 }
 
-// New opens cfg.Path (truncating it) and starts the writer goroutine. Metrics
-// are registered on reg when it is not nil; registering twice on the same
-// registry reuses the existing collectors.
+// New opens cfg.Path and starts the writer goroutine. A capture already at
+// the path (an earlier run's, or the one a reload replaces) is rotated to
+// Path.1 like a full file, never overwritten. Metrics are registered on reg
+// when it is not nil; registering twice on the same registry reuses the
+// existing collectors, so a reload's new Writer counts into the same series.
 func New(cfg Config, reg prometheus.Registerer) (*Writer, error) {
 	if cfg.Path == "" {
 		return nil, errors.New("capture: empty path")
@@ -97,17 +105,18 @@ func New(cfg Config, reg prometheus.Registerer) (*Writer, error) {
 	if cfg.SampleRate < 0 || cfg.SampleRate > 1 || math.IsNaN(cfg.SampleRate) {
 		return nil, fmt.Errorf("capture: sample rate %v outside (0,1]", cfg.SampleRate)
 	}
+	d := DefaultConfig()
 	if cfg.SampleRate == 0 {
-		cfg.SampleRate = 1
+		cfg.SampleRate = d.SampleRate
 	}
 	if cfg.MaxBytes <= 0 {
-		cfg.MaxBytes = 64 << 20
+		cfg.MaxBytes = d.MaxBytes
 	}
 	if cfg.MaxFiles <= 0 {
-		cfg.MaxFiles = 4
+		cfg.MaxFiles = d.MaxFiles
 	}
 	if cfg.BufferSize <= 0 {
-		cfg.BufferSize = 4096
+		cfg.BufferSize = d.BufferSize
 	}
 	w := &Writer{
 		cfg:   cfg,
@@ -135,6 +144,9 @@ func New(cfg Config, reg prometheus.Registerer) (*Writer, error) {
 	w.dropLarge = dropped.WithLabelValues("too_large")
 	w.dropWrite = dropped.WithLabelValues("write_error")
 	w.recorded = recorded
+	if fi, err := os.Stat(cfg.Path); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
+		shiftFiles(cfg.Path, cfg.MaxFiles)
+	}
 	if err := w.openFile(); err != nil {
 		return nil, err
 	}
@@ -337,18 +349,24 @@ func (w *Writer) rotate() {
 	if err := w.closeFile(); err != nil {
 		slog.Warn("capture: close on rotate", "err", err)
 	}
-	p := w.cfg.Path
-	if w.cfg.MaxFiles > 1 {
-		_ = os.Remove(p + "." + strconv.Itoa(w.cfg.MaxFiles-1))
-		for i := w.cfg.MaxFiles - 2; i >= 1; i-- {
-			_ = os.Rename(p+"."+strconv.Itoa(i), p+"."+strconv.Itoa(i+1))
-		}
-		_ = os.Rename(p, p+".1")
-	}
+	shiftFiles(w.cfg.Path, w.cfg.MaxFiles)
 	if err := w.openFile(); err != nil {
 		w.rotErr = err
 		slog.Error("capture: reopen after rotation; capture stops", "err", err)
 	}
+}
+
+// shiftFiles makes room for a new file at p: p becomes p.1, p.1 becomes
+// p.2 and so on, keeping maxFiles files with the new one.
+func shiftFiles(p string, maxFiles int) {
+	if maxFiles <= 1 {
+		return // the new file replaces p
+	}
+	_ = os.Remove(p + "." + strconv.Itoa(maxFiles-1))
+	for i := maxFiles - 2; i >= 1; i-- {
+		_ = os.Rename(p+"."+strconv.Itoa(i), p+"."+strconv.Itoa(i+1))
+	}
+	_ = os.Rename(p, p+".1")
 }
 
 type countingWriter struct {

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -21,9 +22,12 @@ import (
 
 // Bridge serves the websocket endpoints.
 type Bridge struct {
-	cfg  Config
-	pool *upstream.Pool
-	log  *slog.Logger
+	// cfg is the configuration the bridge was built with; conns holds the
+	// per-connection limits a reload may change (Reconfigure).
+	cfg   Config
+	conns atomic.Pointer[Config]
+	pool  *upstream.Pool
+	log   *slog.Logger
 
 	metrics      metrics
 	upgrader     websocket.Upgrader
@@ -105,7 +109,29 @@ func New(cfg Config, pool *upstream.Pool, reg prometheus.Registerer, log *slog.L
 		CheckOrigin:      func(*http.Request) bool { return true }, // dApps connect from any origin, as to goloop
 	}
 	b.fast = newFastBridge(b)
+	b.conns.Store(&cfg)
 	return b, nil
+}
+
+// Reconfigure applies reloaded limits to the connections that open from now
+// on: MaxConnections and MaxConnsPerIP (counted against every open
+// connection), MaxFilterSetsPerIP and MaxFilterSets (against every open
+// subscription), MaxMessageSize, MaxSubscriptionsPerConn, SendQueue,
+// FirstMessageTimeout, PingInterval, IdleTimeout, WriteTimeout and
+// SocketSendBuffer. Open connections keep the limits they were accepted
+// with. The rest is fixed at New (channels, node session slots, hub history
+// and linger, backlog sessions, upstream timings, ClientIP): only a restart
+// changes it.
+func (b *Bridge) Reconfigure(cfg Config) error {
+	cfg.DefaultChannel, cfg.Channels, cfg.ClientIP = b.cfg.DefaultChannel, b.cfg.Channels, b.cfg.ClientIP
+	cfg.History, cfg.HubLinger, cfg.MaxBacklogSessions = b.cfg.History, b.cfg.HubLinger, b.cfg.MaxBacklogSessions
+	cfg.UpstreamStallTimeout, cfg.SyncCheckInterval, cfg.DialTimeout = b.cfg.UpstreamStallTimeout, b.cfg.SyncCheckInterval, b.cfg.DialTimeout
+	cfg.MaxSessionsPerNode = b.cfg.MaxSessionsPerNode
+	if err := cfg.setDefaults(); err != nil {
+		return err
+	}
+	b.conns.Store(&cfg)
+	return nil
 }
 
 // route maps a path to (channel, kind); status != 0 is goloop's HTTP answer.
@@ -142,12 +168,13 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := b.cfg.ClientIP(r)
+	lim := b.conns.Load()
 	conn, err := b.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader answered 400, as goloop does
 	}
 	defer conn.NetConn().Close()
-	if reason := b.admit(ip); reason != "" {
+	if reason := b.admit(ip, lim); reason != "" {
 		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseTryAgainLater, reason),
 			time.Now().Add(time.Second))
 		return
@@ -155,12 +182,12 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer b.release(ip)
 	b.metrics.conns.Inc()
 	defer b.metrics.conns.Dec()
-	if b.cfg.SocketSendBuffer > 0 {
+	if lim.SocketSendBuffer > 0 {
 		if tc, ok := conn.NetConn().(interface{ SetWriteBuffer(int) error }); ok {
-			_ = tc.SetWriteBuffer(b.cfg.SocketSendBuffer)
+			_ = tc.SetWriteBuffer(lim.SocketSendBuffer)
 		}
 	}
-	sub, ok := b.handshake(conn, kind)
+	sub, ok := b.handshake(conn, kind, lim)
 	if !ok {
 		return
 	}
@@ -176,7 +203,7 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if conn.WriteJSON(wsError{Code: 0}) != nil {
 		return
 	}
-	c := &client{b: b, conn: conn, sub: sub, q: make(chan *entry, b.cfg.SendQueue), done: make(chan struct{}),
+	c := &client{b: b, cfg: lim, conn: conn, sub: sub, q: make(chan *entry, lim.SendQueue), done: make(chan struct{}),
 		cursor: before(sub.height)}
 	if !b.register(c) {
 		c.kick(websocket.CloseGoingAway, "server shutting down")
@@ -212,10 +239,10 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // handshake reads the client's first message and answers a bad one as
 // goloop does: its error object, then the socket drops without a close
 // frame. A good one is answered {"code":0} once a hub is found for it.
-func (b *Bridge) handshake(conn *websocket.Conn, kind string) (*subscription, bool) {
+func (b *Bridge) handshake(conn *websocket.Conn, kind string, lim *Config) (*subscription, bool) {
 	// No gorilla read limit: it would close with an empty reason. Messages
 	// are read only up to MaxMessageSize+1 bytes here and in readLoop.
-	_ = conn.SetReadDeadline(time.Now().Add(b.cfg.FirstMessageTimeout))
+	_ = conn.SetReadDeadline(time.Now().Add(lim.FirstMessageTimeout))
 	_, r, err := conn.NextReader()
 	if err != nil {
 		if ne, ok := err.(net.Error); ok && ne.Timeout() {
@@ -227,19 +254,19 @@ func (b *Bridge) handshake(conn *websocket.Conn, kind string) (*subscription, bo
 	}
 	msg := make([]byte, 0, 256)
 	buf := make([]byte, 512)
-	for int64(len(msg)) <= b.cfg.MaxMessageSize {
+	for int64(len(msg)) <= lim.MaxMessageSize {
 		n, err := r.Read(buf)
 		msg = append(msg, buf[:n]...)
 		if err != nil {
 			break
 		}
 	}
-	if int64(len(msg)) > b.cfg.MaxMessageSize {
+	if int64(len(msg)) > lim.MaxMessageSize {
 		_ = conn.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(websocket.CloseMessageTooBig, "message too big"), time.Now().Add(time.Second))
 		return nil, false
 	}
-	_ = conn.SetWriteDeadline(time.Now().Add(b.cfg.WriteTimeout))
+	_ = conn.SetWriteDeadline(time.Now().Add(lim.WriteTimeout))
 	sub, werr := parseRequest(msg, kind)
 	if werr != nil {
 		_ = conn.WriteJSON(werr)
@@ -248,16 +275,16 @@ func (b *Bridge) handshake(conn *websocket.Conn, kind string) (*subscription, bo
 	return sub, true
 }
 
-func (b *Bridge) admit(ip string) string {
+func (b *Bridge) admit(ip string, lim *Config) string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return "server shutting down"
 	}
-	if b.cfg.MaxConnections > 0 && b.open >= b.cfg.MaxConnections {
+	if lim.MaxConnections > 0 && b.open >= lim.MaxConnections {
 		return "too many connections"
 	}
-	if b.perIP[ip] >= b.cfg.MaxConnsPerIP {
+	if b.perIP[ip] >= lim.MaxConnsPerIP {
 		return "too many connections from this address"
 	}
 	b.perIP[ip]++

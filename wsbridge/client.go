@@ -18,6 +18,7 @@ import (
 // goroutines, its socket and a queue of pointers.
 type client struct {
 	b    *Bridge
+	cfg  *Config // the per-connection limits in force when it connected
 	conn *websocket.Conn
 	sub  *subscription
 	q    chan *entry
@@ -74,12 +75,12 @@ func (c *client) kick(code int, reason string) {
 
 func (c *client) writeLoop() {
 	defer c.conn.NetConn().Close()
-	ping := time.NewTicker(c.b.cfg.PingInterval)
+	ping := time.NewTicker(c.cfg.PingInterval)
 	defer ping.Stop()
 	for {
 		select {
 		case e := <-c.q:
-			_ = c.conn.SetWriteDeadline(time.Now().Add(c.b.cfg.WriteTimeout))
+			_ = c.conn.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout))
 			if err := c.conn.WritePreparedMessage(e.msg); err != nil {
 				c.kick(0, "")
 				return
@@ -89,7 +90,7 @@ func (c *client) writeLoop() {
 				obs(time.Since(e.recv))
 			}
 		case <-ping.C:
-			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.b.cfg.WriteTimeout)); err != nil {
+			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.cfg.WriteTimeout)); err != nil {
 				c.kick(0, "")
 				return
 			}
@@ -107,7 +108,7 @@ func (c *client) writeLoop() {
 // included, moves the idle deadline. Later messages are ignored as goloop
 // does, but only up to the subscription limit.
 func (c *client) readLoop() {
-	idle := c.b.cfg.IdleTimeout
+	idle := c.cfg.IdleTimeout
 	_ = c.conn.SetReadDeadline(time.Now().Add(idle))
 	c.conn.SetPongHandler(func(string) error { return c.conn.SetReadDeadline(time.Now().Add(idle)) })
 	msgs := 1
@@ -126,8 +127,8 @@ func (c *client) readLoop() {
 			return
 		}
 		_ = c.conn.SetReadDeadline(time.Now().Add(idle))
-		n, err := io.Copy(io.Discard, io.LimitReader(r, c.b.cfg.MaxMessageSize+1))
-		if n > c.b.cfg.MaxMessageSize {
+		n, err := io.Copy(io.Discard, io.LimitReader(r, c.cfg.MaxMessageSize+1))
+		if n > c.cfg.MaxMessageSize {
 			c.kick(websocket.CloseMessageTooBig, "message too big")
 			return
 		}
@@ -135,7 +136,7 @@ func (c *client) readLoop() {
 			c.kick(0, "")
 			return
 		}
-		if msgs++; msgs > c.b.cfg.MaxSubscriptionsPerConn {
+		if msgs++; msgs > c.cfg.MaxSubscriptionsPerConn {
 			c.kick(websocket.ClosePolicyViolation, "too many subscription requests on one connection")
 			return
 		}

@@ -84,6 +84,15 @@ type Config struct {
 	ClientIP func(r *http.Request) string
 }
 
+// DefaultConfig is the bridge's configuration when nothing is set (no
+// channel restriction, no connection total, the default ClientIP).
+func DefaultConfig() Config {
+	var c Config
+	_ = c.setDefaults() // cannot fail on zero values
+	c.ClientIP = nil
+	return c
+}
+
 func (c *Config) setDefaults() error {
 	if c.MaxConnsPerIP <= 0 {
 		c.MaxConnsPerIP = 64

@@ -76,17 +76,18 @@ var errTooManyMonitor = &wsError{Code: -31005, Message: "too many monitor"}
 // always admitted: they all share one hub per channel, which has its slots.
 func (b *Bridge) subscribe(ip, channel string, sub *subscription) (*hub, string) {
 	key := hubKey(sub, channel)
+	lim := b.conns.Load() // the filter-set limits in force (a reload may change them)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !sub.plain {
 		sets := b.ipSets[ip]
-		if sets[key] == 0 && len(sets) >= b.cfg.MaxFilterSetsPerIP {
+		if sets[key] == 0 && len(sets) >= lim.MaxFilterSetsPerIP {
 			return nil, refusedPerIP
 		}
 	}
 	h := b.hubs[key]
 	if h == nil && !sub.plain {
-		if b.filterSetsLocked() >= b.cfg.MaxFilterSets && !b.evictIdleLocked(false) {
+		if b.filterSetsLocked() >= lim.MaxFilterSets && !b.evictIdleLocked(false) {
 			return nil, refusedTotal
 		}
 		if b.needsSessionLocked(channel, sub) && b.sessionsLocked() >= b.sessionCapacity() && !b.evictIdleLocked(true) {

@@ -2,6 +2,9 @@ package confkey
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -31,5 +34,35 @@ func TestInPrefixesEveryKeyOnce(t *testing.T) {
 	}
 	if got := Join("keys", "[1]"); got != "keys[1]" {
 		t.Errorf("Join = %q", got)
+	}
+}
+
+func TestWritableFile(t *testing.T) {
+	dir := t.TempDir()
+	existing := filepath.Join(dir, "log.jsonl")
+	if err := os.WriteFile(existing, []byte("kept\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	notDir := filepath.Join(existing, "x") // a path under a regular file: fails even for root
+	for path, want := range map[string]string{
+		existing:                           "",
+		filepath.Join(dir, "new.jsonl"):    "",
+		dir:                                "is a directory",
+		filepath.Join(dir, "no", "f.json"): "directory " + filepath.Join(dir, "no") + " does not exist",
+		notDir:                             "not a directory",
+	} {
+		err := WritableFile("capture.path", path)
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%s: %v", path, err)
+		case want != "" && (err == nil || !strings.HasPrefix(err.Error(), "capture.path ") || !strings.Contains(err.Error(), want)):
+			t.Errorf("%s: error %v, want capture.path ... %s", path, err, want)
+		}
+	}
+	if b, _ := os.ReadFile(existing); string(b) != "kept\n" {
+		t.Errorf("the check changed an existing file: %q", b)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("the check left files behind: %v", entries)
 	}
 }
