@@ -379,6 +379,10 @@ func (l *Logger) Log(e *Entry) {
 	l.mu.RUnlock()
 }
 
+// Done is closed when every sink has delivered (or given up on) its last
+// document after Close or Replace.
+func (l *Logger) Done() <-chan struct{} { return l.done }
+
 // closeQueuesLocked stops accepting entries; the sinks deliver what is
 // queued and end. l.mu must be held.
 func (l *Logger) closeQueuesLocked() {

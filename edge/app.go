@@ -11,8 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"reflect"
-	"strings"
 	"sync"
 	"time"
 
@@ -28,8 +26,10 @@ import (
 
 // Edge is one running icon-edge: listener, request path and node pool.
 type Edge struct {
-	cfg      Config
+	mu       sync.Mutex // one Reload at a time; guards cfg and the parts below
+	cfg      Config     // the configuration in force
 	log      *slog.Logger
+	level    *slog.LevelVar // log_level, when log came from NewLogger
 	pool     *upstream.Pool
 	proxy    *proxy.Server
 	server   *fasthttp.Server
@@ -37,19 +37,26 @@ type Edge struct {
 	registry *prometheus.Registry
 	access   *accesslog.Logger
 	geo      *geo
-	capture  *capture.Writer // nil unless capture.path is set
-	bridge   *wsbridge.Bridge
-	admin    *fasthttp.Server // nil unless admin_listen is set
-	adminLn  net.Listener
-	served   chan error
-	stopOnce sync.Once
-	stopErr  error
-	cancel   context.CancelFunc
+	retired  []*accesslog.Logger // replaced by reloads, still delivering
+	capture  *capture.Writer     // nil unless capture.path is set
+	limiter  *ratelimit.Limiter  // nil unless a ratelimit section is set
+	cache    *cache.Cache        // nil when cache.enabled is false
+	// Metrics of parts a reload may rebuild, registered when first built.
+	limMetrics   *ratelimit.Metrics
+	cacheMetrics *cache.Metrics
+	bridge       *wsbridge.Bridge
+	admin        *fasthttp.Server // nil unless admin_listen is set
+	adminLn      net.Listener
+	served       chan error
+	stopOnce     sync.Once
+	stopErr      error
+	cancel       context.CancelFunc
 }
 
-// NewLogger builds the process logger: JSON in production, text on a terminal.
+// NewLogger builds the process logger: JSON in production, text on a
+// terminal. Its level follows log_level on reload.
 func NewLogger(format, level string, w io.Writer) *slog.Logger {
-	var lv slog.Level
+	lv := new(slog.LevelVar)
 	_ = lv.UnmarshalText([]byte(level))
 	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: logfmt.Durations}
 	if format == "auto" {
@@ -60,10 +67,26 @@ func NewLogger(format, level string, w io.Writer) *slog.Logger {
 			}
 		}
 	}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(&leveled{Handler: h, level: lv})
+}
+
+// leveled carries the LevelVar its handler filters by, through With and
+// WithGroup, so a reload can change the level of every derived logger.
+type leveled struct {
+	slog.Handler
+	level *slog.LevelVar
+}
+
+func (h *leveled) WithAttrs(as []slog.Attr) slog.Handler {
+	return &leveled{Handler: h.Handler.WithAttrs(as), level: h.level}
+}
+
+func (h *leveled) WithGroup(name string) slog.Handler {
+	return &leveled{Handler: h.Handler.WithGroup(name), level: h.level}
 }
 
 // Start validates cfg, starts probing the nodes and begins serving.
@@ -77,6 +100,9 @@ func Start(cfg Config, log *slog.Logger) (*Edge, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	e := &Edge{cfg: cfg, log: log, registry: reg, served: make(chan error, 1)}
+	if lh, ok := log.Handler().(*leveled); ok {
+		e.level = lh.level
+	}
 	if err := e.build(); err != nil {
 		e.closeParts()
 		return nil, err
@@ -140,39 +166,26 @@ func (e *Edge) build() error {
 	if e.geo, err = newGeo(cfg, e.pool, reg, e); err != nil {
 		return err
 	}
-	o := proxy.Options{Pool: e.pool, Metrics: reg, Gatherer: reg, Log: log, Traffic: e.geo.window, Ready: e.geo.ready,
-		Pages: e.geo.pages(), Config: proxy.Config{
-			Region: cfg.Region, MaxBodyBytes: cfg.Limits.MaxBodyBytes, MaxBatch: cfg.Limits.MaxBatch,
-			NodeBatchLimit: cfg.Limits.NodeBatchLimit, RequestTimeout: cfg.Limits.RequestTimeout,
-			AttemptTimeout: cfg.Limits.AttemptTimeout, MaxRetries: &cfg.Limits.MaxRetries,
-			DefaultWaitTimeout: cfg.Limits.DefaultWaitTimeout, MaxWaitTimeout: cfg.Limits.MaxWaitTimeout,
-			DebugAPI: cfg.DebugAPI, DisabledMethods: cfg.DisabledMethods, AdminOnly: cfg.AdminListen != "",
-			MaxWaitsPerClient: cfg.Limits.MaxWaitsPerClient,
-		}}
-	if cfg.Cache.Enabled {
-		if o.Cache, err = cache.New(cache.Config{MaxBytes: cfg.Cache.MaxBytes, FinalityDepth: &cfg.Cache.FinalityDepth}, reg); err != nil {
-			return fmt.Errorf("config: cache: %w", err)
-		}
+	if e.cache, err = e.newCache(cfg.Cache); err != nil {
+		return err
 	}
-	if cfg.RateLimit != nil {
-		if o.Limiter, err = ratelimit.New(*cfg.RateLimit, reg); err != nil {
-			return fmt.Errorf("config: ratelimit: %w", err)
-		}
+	if e.limiter, err = e.newLimiter(cfg.RateLimit); err != nil {
+		return err
 	}
 	if e.access, err = accesslog.New(cfg.AccessLog, reg, log); err != nil {
-		return fmt.Errorf("config: access_log: %w", err)
+		return fmt.Errorf("access_log: %w", err)
 	}
-	o.AccessLog = e.access
-	if c := cfg.Capture; c.Path != "" {
-		if e.capture, err = capture.New(capture.Config{Path: c.Path, Gzip: c.Gzip, SampleRate: c.SampleRate,
-			MaxBytes: c.MaxBytes, MaxFiles: c.MaxFiles, BufferSize: c.BufferSize}, reg); err != nil {
-			return fmt.Errorf("config: capture: %w", err)
-		}
-		o.Capture = e.capture
+	if e.capture, err = newCapture(cfg.Capture, reg); err != nil {
+		return err
 	}
+	o := e.proxyOptions(cfg)
+	o.Pool, o.Metrics, o.Gatherer, o.Log = e.pool, reg, reg, log
+	o.Traffic, o.Ready, o.Pages = e.geo.window, e.geo.ready, e.geo.pages()
 	if cfg.WebSocket.Enabled {
-		if e.bridge, err = newBridge(cfg, e.pool, reg, log, o.Limiter); err != nil {
-			return fmt.Errorf("config: websocket: %w", err)
+		// Per-IP websocket limits count clients, not the proxy in front: the
+		// bridge asks the limiter in force, whatever reloads did to it.
+		if e.bridge, err = wsbridge.New(bridgeConfig(cfg, e.clientIP), e.pool, reg, log); err != nil {
+			return fmt.Errorf("websocket: %w", err)
 		}
 		o.WebSocket = e.bridge
 	}
@@ -181,6 +194,63 @@ func (e *Edge) build() error {
 	}
 	e.proxy, err = proxy.New(o)
 	return err
+}
+
+// proxyOptions are the request path's settings and parts under cfg.
+func (e *Edge) proxyOptions(cfg Config) proxy.Options {
+	l := cfg.Limits
+	return proxy.Options{Config: proxy.Config{
+		Region: cfg.Region, MaxBodyBytes: l.MaxBodyBytes, MaxBatch: l.MaxBatch, NodeBatchLimit: l.NodeBatchLimit,
+		RequestTimeout: l.RequestTimeout, AttemptTimeout: l.AttemptTimeout, MaxRetries: &l.MaxRetries,
+		DefaultWaitTimeout: l.DefaultWaitTimeout, MaxWaitTimeout: l.MaxWaitTimeout, MaxWaitsPerClient: l.MaxWaitsPerClient,
+		DebugAPI: cfg.DebugAPI, DisabledMethods: cfg.DisabledMethods, AdminOnly: cfg.AdminListen != "",
+	}, Cache: e.cache, Limiter: e.limiter, AccessLog: e.access, Capture: e.capture}
+}
+
+// newCache builds the cache for c (nil when it is off); its metrics are
+// registered the first time and shared by every cache a reload builds.
+func (e *Edge) newCache(c Cache) (*cache.Cache, error) {
+	if !c.Enabled {
+		return nil, nil
+	}
+	if e.cacheMetrics == nil {
+		m, err := cache.NewMetrics(e.registry)
+		if err != nil {
+			return nil, err
+		}
+		e.cacheMetrics = m
+	}
+	depth := c.FinalityDepth
+	return cache.NewWithMetrics(cache.Config{MaxBytes: c.MaxBytes, FinalityDepth: &depth}, e.cacheMetrics)
+}
+
+// newLimiter builds the limiter for rl (nil without a ratelimit section),
+// with metrics shared like the cache's.
+func (e *Edge) newLimiter(rl *ratelimit.Config) (*ratelimit.Limiter, error) {
+	if rl == nil {
+		return nil, nil
+	}
+	if e.limMetrics == nil {
+		m, err := ratelimit.NewMetrics(e.registry)
+		if err != nil {
+			return nil, err
+		}
+		e.limMetrics = m
+	}
+	return ratelimit.NewWithMetrics(*rl, e.limMetrics)
+}
+
+// newCapture opens the capture for c (nil when no path is set).
+func newCapture(c Capture, reg prometheus.Registerer) (*capture.Writer, error) {
+	if c.Path == "" {
+		return nil, nil
+	}
+	w, err := capture.New(capture.Config{Path: c.Path, Gzip: c.Gzip, SampleRate: c.SampleRate,
+		MaxBytes: c.MaxBytes, MaxFiles: c.MaxFiles, BufferSize: c.BufferSize}, reg)
+	if err != nil {
+		return nil, fmt.Errorf("capture: %w", err)
+	}
+	return w, nil
 }
 
 // closeParts releases what build made when the edge never started serving.
@@ -225,43 +295,19 @@ func (e *Edge) Addr() string { return e.ln.Addr().String() }
 // URL is the edge's base URL, e.g. http://127.0.0.1:9080.
 func (e *Edge) URL() string { return "http://" + e.Addr() }
 
+// Config is the configuration in force: the one Start was given, as reloads
+// changed it (settings that need a restart keep their running values).
+func (e *Edge) Config() Config {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.cfg
+}
+
 // Pool exposes the node pool (status page, tests).
 func (e *Edge) Pool() *upstream.Pool { return e.pool }
 
 // Registry is the edge's metrics registry, for other components to join.
 func (e *Edge) Registry() *prometheus.Registry { return e.registry }
-
-// Reload applies a new configuration without dropping requests. The
-// upstreams change at once; every other section that differs is named in a
-// warning, because it takes effect only after a restart.
-func (e *Edge) Reload(next Config) error {
-	if err := next.Validate(); err != nil {
-		return err
-	}
-	if err := e.pool.SetUpstreams(next.Upstreams); err != nil {
-		return err
-	}
-	if pending := restartOnly(e.cfg, next); len(pending) > 0 {
-		e.log.Warn("config reloaded: upstreams applied; these settings changed but need a restart", "settings", pending)
-	}
-	e.cfg.Upstreams = next.Upstreams
-	e.log.Info("config reloaded", "upstreams", next.Upstreams)
-	return nil
-}
-
-// restartOnly lists the YAML sections that differ between a and b, other
-// than the upstreams (which reload live).
-func restartOnly(a, b Config) []string {
-	a.Upstreams, b.Upstreams = nil, nil
-	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
-	var out []string
-	for i := 0; i < va.NumField(); i++ {
-		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
-			out = append(out, strings.Split(va.Type().Field(i).Tag.Get("yaml"), ",")[0])
-		}
-	}
-	return out
-}
 
 // Shutdown drains: /readyz fails for the drain delay so balancers move away,
 // then the listener closes and open requests finish within ctx. Calling it
@@ -295,8 +341,12 @@ func (e *Edge) shutdown(ctx context.Context, drainDelay time.Duration) error {
 	// budget of its own: slow requests may have used up ctx.
 	flushCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if cerr := e.access.Close(flushCtx); cerr != nil && err == nil {
-		err = cerr
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, l := range append(e.retired, e.access) {
+		if cerr := l.Close(flushCtx); cerr != nil && err == nil {
+			err = cerr
+		}
 	}
 	if cerr := e.proxy.CloseCapture(); cerr != nil && err == nil {
 		err = cerr

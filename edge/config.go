@@ -7,17 +7,20 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/icon-edge/icon-edge/accesslog"
 	"io"
-	"net"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/icon-edge/icon-edge/accesslog"
+	"github.com/icon-edge/icon-edge/cache"
+	"github.com/icon-edge/icon-edge/capture"
+	"github.com/icon-edge/icon-edge/proxy"
 	"github.com/icon-edge/icon-edge/ratelimit"
 	"github.com/icon-edge/icon-edge/routing"
 	"github.com/icon-edge/icon-edge/routing/cloudflare"
 	"github.com/icon-edge/icon-edge/upstream"
+	"github.com/icon-edge/icon-edge/wsbridge"
 	"gopkg.in/yaml.v3"
 )
 
@@ -81,8 +84,8 @@ type Capture struct {
 	BufferSize int     `yaml:"buffer_size"`
 }
 
-// WebSocket configures the bridge for /api/v3/{channel}/block and /event.
-// Zero values take the bridge's defaults (docs/wsbridge.md).
+// WebSocket configures the bridge for /api/v3/{channel}/block and /event
+// (docs/wsbridge.md).
 type WebSocket struct {
 	Enabled                 bool          `yaml:"enabled"`
 	MaxConnections          int           `yaml:"max_connections"`
@@ -170,48 +173,73 @@ type Shutdown struct {
 	Timeout time.Duration `yaml:"timeout"`
 }
 
-// Defaults returns the configuration used when nothing is set.
+// Defaults returns the configuration used when nothing is set. Every number
+// comes from the package that uses it (proxy, upstream, cache, wsbridge,
+// capture, accesslog), so a default is written in one place; only the
+// settings of the edge's own HTTP server and its shutdown live here.
 func Defaults() Config {
+	p, u, ws, cp := proxy.DefaultConfig(), upstream.DefaultConfig(), wsbridge.DefaultConfig(), capture.DefaultConfig()
+	h := u.Health
 	return Config{
 		Listen:    "127.0.0.1:9080",
 		LogFormat: "auto",
 		LogLevel:  "info",
-		Health: Health{ProbeInterval: 500 * time.Millisecond, ProbeTimeout: 5 * time.Second, MaxLag: 2,
-			OutlierWindow: 10 * time.Second, OutlierFailureRate: 0.5, OutlierMinRequests: 20, MaxEjectedPercent: 50,
-			EjectAfter: 3, RecoverAfter: 2, BackoffMin: time.Second, BackoffMax: 30 * time.Second,
-			ResolveInterval: 10 * time.Second},
-		Limits: Limits{MaxBodyBytes: 1 << 20, MaxBatch: 100, NodeBatchLimit: 10, RequestTimeout: 10 * time.Second,
-			AttemptTimeout: 3 * time.Second, MaxRetries: 2, DefaultWaitTimeout: 10 * time.Second,
-			MaxWaitTimeout: 60 * time.Second, MaxConnsPerNode: 512, MaxWaitsPerNode: 256, MaxWaitsPerClient: 16, IdleTimeout: 90 * time.Second,
-			NodeMaxWait: 50 * time.Millisecond, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
+		Health: Health{ProbeInterval: h.ProbeInterval, ProbeTimeout: h.ProbeTimeout, MaxLag: u.MaxLag,
+			OutlierWindow: h.OutlierWindow, OutlierFailureRate: h.OutlierFailureRate, OutlierMinRequests: h.OutlierMinRequests,
+			MaxEjectedPercent: h.MaxEjectedPercent, EjectAfter: h.EjectAfter, RecoverAfter: h.RecoverAfter,
+			BackoffMin: h.BackoffMin, BackoffMax: h.BackoffMax, ResolveInterval: u.ResolveInterval},
+		Limits: Limits{MaxBodyBytes: p.MaxBodyBytes, MaxBatch: p.MaxBatch, NodeBatchLimit: p.NodeBatchLimit,
+			RequestTimeout: p.RequestTimeout, AttemptTimeout: p.AttemptTimeout, MaxRetries: *p.MaxRetries,
+			DefaultWaitTimeout: p.DefaultWaitTimeout, MaxWaitTimeout: p.MaxWaitTimeout, MaxWaitsPerClient: p.MaxWaitsPerClient,
+			MaxConnsPerNode: u.MaxConnsPerNode, MaxWaitsPerNode: u.MaxWaitsPerNode, NodeMaxWait: 50 * time.Millisecond,
+			IdleTimeout: 90 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
 			MaxConnsPerIP: 256, BodyTimeout: 5 * time.Second, MaxBodyBytesInFlight: 64 << 20},
-		Shutdown:         Shutdown{DrainDelay: 5 * time.Second, Timeout: 30 * time.Second},
-		PeerPollInterval: 5 * time.Second,
-		Cache:            Cache{Enabled: true, MaxBytes: 256 << 20, FinalityDepth: 1},
-		WebSocket:        WebSocket{Enabled: true, MaxConnections: 10000},
+		Shutdown:  Shutdown{DrainDelay: 5 * time.Second, Timeout: 30 * time.Second},
+		Cache:     Cache{Enabled: true, MaxBytes: cache.DefaultMaxBytes, FinalityDepth: cache.DefaultFinalityDepth},
+		AccessLog: accesslog.DefaultConfig(),
+		// The bridge itself has no total by default; an edge caps it.
+		WebSocket: WebSocket{Enabled: true, MaxConnections: 10000, MaxConnsPerIP: ws.MaxConnsPerIP,
+			MaxMessageSize: ws.MaxMessageSize, MaxSubscriptionsPerConn: ws.MaxSubscriptionsPerConn, SendQueue: ws.SendQueue,
+			PingInterval: ws.PingInterval, IdleTimeout: ws.IdleTimeout, MaxSessionsPerNode: ws.MaxSessionsPerNode,
+			MaxFilterSetsPerIP: ws.MaxFilterSetsPerIP, MaxFilterSets: ws.MaxFilterSets},
+		Capture:          Capture{SampleRate: cp.SampleRate, MaxBytes: cp.MaxBytes, MaxFiles: cp.MaxFiles, BufferSize: cp.BufferSize},
+		PeerPollInterval: routing.DefaultPeerPollInterval,
+		Readiness:        routing.DefaultVerdictConfig(),
 	}
 }
 
-// LoadFile reads YAML over the defaults. Unknown keys are errors: a typo must
-// not silently fall back to a default.
+// LoadFile reads YAML over into (normally Defaults()). The file is checked
+// key by key first, so an unknown key, a value of the wrong type or a key set
+// twice is reported by its path as written (health.probe_interval), with the
+// file and line, and never silently falls back to a default. A ratelimit:
+// section starts from ratelimit.DefaultConfig, a cloudflare: section from
+// cloudflare.Defaults.
 func LoadFile(path string, into *Config) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if err := checkDocument(&doc, path); err != nil {
+		return err
+	}
+	if hasSection(&doc, "ratelimit") && into.RateLimit == nil {
+		d := ratelimit.DefaultConfig()
+		into.RateLimit = &d
+	}
+	if hasSection(&doc, "cloudflare") && into.Cloudflare == nil {
+		// The section's own defaults (the monitor's) apply, as they do for
+		// `icon-edge cloudflare`, which reads the same file.
+		d := cloudflare.Defaults()
+		into.Cloudflare = &d
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(into); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("config %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
-	}
-	if into.Cloudflare != nil {
-		// The section's own defaults (the monitor's) apply, as they do for
-		// `icon-edge cloudflare`, which reads the same file.
-		cf, err := cloudflare.Parse(data)
-		if err != nil {
-			return fmt.Errorf("config %s: %w", path, err)
-		}
-		into.Cloudflare = &cf
+		return fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	return nil
 }
@@ -240,142 +268,6 @@ func ApplyEnv(c *Config, getenv func(string) string) {
 	if v := getenv("ICON_EDGE_ES_ADDRESSES"); v != "" {
 		es.Addresses = strings.Split(v, ",")
 	}
-}
-
-// Validate checks every field and names the first bad one.
-func (c *Config) Validate() error {
-	bad := func(field, why string, v any) error { return fmt.Errorf("config: %s: %s (got %v)", field, why, v) }
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		return bad("listen", "want host:port", c.Listen)
-	}
-	if _, _, err := net.SplitHostPort(c.AdminListen); c.AdminListen != "" && err != nil {
-		return bad("admin_listen", "want host:port, or empty to serve /metrics and /status.json on listen", c.AdminListen)
-	}
-	switch c.LogFormat {
-	case "auto", "json", "text":
-	default:
-		return bad("log_format", "want auto, json or text", c.LogFormat)
-	}
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		return bad("log_level", "want debug, info, warn or error", c.LogLevel)
-	}
-	if len(c.Upstreams) == 0 {
-		return errors.New("config: upstreams: at least one upstream is required (--upstream http://host:port)")
-	}
-	for i, u := range c.Upstreams {
-		if _, err := upstream.ParseSource(u, nil); err != nil {
-			return fmt.Errorf("config: upstreams[%d]: %v", i, err)
-		}
-	}
-	if strings.ContainsAny(c.Channel, "/ ") {
-		return bad("channel", "a channel name has no slashes or spaces", c.Channel)
-	}
-	h := c.Health
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{{"health.probe_interval", h.ProbeInterval}, {"health.probe_timeout", h.ProbeTimeout},
-		{"health.backoff_min", h.BackoffMin}, {"health.backoff_max", h.BackoffMax},
-		{"health.resolve_interval", h.ResolveInterval}, {"limits.request_timeout", c.Limits.RequestTimeout},
-		{"limits.attempt_timeout", c.Limits.AttemptTimeout}, {"limits.default_wait_timeout", c.Limits.DefaultWaitTimeout},
-		{"limits.max_wait_timeout", c.Limits.MaxWaitTimeout}, {"limits.idle_timeout", c.Limits.IdleTimeout},
-		{"limits.read_timeout", c.Limits.ReadTimeout}, {"limits.write_timeout", c.Limits.WriteTimeout},
-		{"limits.body_timeout", c.Limits.BodyTimeout},
-		{"shutdown.timeout", c.Shutdown.Timeout}} {
-		if d.v <= 0 {
-			return bad(d.name, "must be a positive duration like 500ms or 10s", d.v)
-		}
-	}
-	if c.Shutdown.DrainDelay < 0 {
-		return bad("shutdown.drain_delay", "must not be negative", c.Shutdown.DrainDelay)
-	}
-	if h.BackoffMax < h.BackoffMin {
-		return bad("health.backoff_max", "must be at least health.backoff_min", h.BackoffMax)
-	}
-	for _, n := range []struct {
-		name string
-		v    int64
-	}{{"health.max_lag", h.MaxLag}, {"health.eject_after", int64(h.EjectAfter)}, {"health.recover_after", int64(h.RecoverAfter)},
-		{"limits.max_body_bytes", int64(c.Limits.MaxBodyBytes)}, {"limits.max_batch", int64(c.Limits.MaxBatch)},
-		{"limits.node_batch_limit", int64(c.Limits.NodeBatchLimit)}, {"limits.max_conns_per_node", int64(c.Limits.MaxConnsPerNode)},
-		{"limits.max_waits_per_node", int64(c.Limits.MaxWaitsPerNode)}, {"limits.max_waits_per_client", int64(c.Limits.MaxWaitsPerClient)}} {
-		if n.v <= 0 {
-			return bad(n.name, "must be positive", n.v)
-		}
-	}
-	if h.OutlierWindow <= 0 {
-		return bad("health.outlier_window", "must be a positive duration like 10s", h.OutlierWindow)
-	}
-	if !(h.OutlierFailureRate > 0 && h.OutlierFailureRate <= 1) {
-		return bad("health.outlier_failure_rate", "must be in (0, 1]", h.OutlierFailureRate)
-	}
-	if h.OutlierMinRequests < 1 {
-		return bad("health.outlier_min_requests", "must be at least 1", h.OutlierMinRequests)
-	}
-	if h.MaxEjectedPercent < 1 || h.MaxEjectedPercent > 100 {
-		return bad("health.max_ejected_percent", "must be between 1 and 100", h.MaxEjectedPercent)
-	}
-	if c.Limits.MaxWaitsPerNode >= c.Limits.MaxConnsPerNode {
-		return bad("limits.max_waits_per_node", fmt.Sprintf("must be below limits.max_conns_per_node (%d) so quick reads keep connections; half is a good share",
-			c.Limits.MaxConnsPerNode), c.Limits.MaxWaitsPerNode)
-	}
-	if c.Limits.MaxRetries < 0 || c.Limits.MaxRetries > 3 {
-		return bad("limits.max_retries", "must be between 0 and 3", c.Limits.MaxRetries)
-	}
-	if c.Cache.Enabled && c.Cache.MaxBytes < 1<<20 {
-		return bad("cache.max_bytes", "must be at least 1 MiB", c.Cache.MaxBytes)
-	}
-	if c.Capture.SampleRate < 0 || c.Capture.SampleRate > 1 {
-		return bad("capture.sample_rate", "must be between 0 and 1 (0 = every request)", c.Capture.SampleRate)
-	}
-	if c.Cache.FinalityDepth < 0 {
-		return bad("cache.finality_depth", "must not be negative", c.Cache.FinalityDepth)
-	}
-	if c.Limits.NodeMaxRPS < 0 || c.Limits.NodeMaxWait < 0 {
-		return bad("limits.node_max_rps", "node_max_rps and node_max_wait must not be negative", c.Limits.NodeMaxRPS)
-	}
-	if c.Limits.MaxBodyBytesInFlight < int64(c.Limits.MaxBodyBytes) {
-		return bad("limits.max_body_bytes_in_flight", "must be at least limits.max_body_bytes", c.Limits.MaxBodyBytesInFlight)
-	}
-	for _, n := range []struct {
-		name string
-		v    int
-	}{{"websocket.max_sessions_per_node", c.WebSocket.MaxSessionsPerNode},
-		{"websocket.max_filter_sets_per_ip", c.WebSocket.MaxFilterSetsPerIP}, {"websocket.max_filter_sets", c.WebSocket.MaxFilterSets}} {
-		if n.v < 0 {
-			return bad(n.name, "must not be negative (0 = the default)", n.v)
-		}
-	}
-	if c.Limits.MaxConnsPerIP < 0 {
-		return bad("limits.max_conns_per_ip", "must not be negative (0 = unlimited)", c.Limits.MaxConnsPerIP)
-	}
-	if len(c.Peers) > 0 && c.Region == "" {
-		return errors.New("config: region: a region with peers needs a name (region: eu, or --region eu)")
-	}
-	if err := routing.ValidatePeers(c.regionName(), c.Peers); err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	if c.PeerPollInterval <= 0 {
-		return bad("peer_poll_interval", "must be a positive duration like 5s", c.PeerPollInterval)
-	}
-	if err := c.Readiness.Validate(); err != nil {
-		return fmt.Errorf("config: readiness.%w", err)
-	}
-	if c.Cloudflare != nil {
-		if err := c.Cloudflare.Validate(); err != nil {
-			return fmt.Errorf("config: %w", err)
-		}
-	}
-	// Sections whose packages validate themselves are checked by building
-	// them, unregistered, so a reload refuses exactly what a start refuses.
-	if c.RateLimit != nil {
-		if _, err := ratelimit.New(*c.RateLimit, nil); err != nil {
-			return fmt.Errorf("config: %w", err)
-		}
-	}
-	return nil
 }
 
 // poolConfig maps the file's settings onto the upstream pool.

@@ -8,32 +8,55 @@ import (
 	"time"
 )
 
-// The configuration reference in README.md must load and validate as shown.
-func TestREADMEConfigExampleLoads(t *testing.T) {
+// edge.example.yaml is the README's configuration example, byte for byte,
+// and it loads and validates as shown.
+func TestExampleFileIsTheREADMEsAndLoads(t *testing.T) {
 	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile("../edge.example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	text := string(readme)
 	i := strings.Index(text, "## Configuration")
 	j := strings.Index(text[i:], "```yaml\n")
-	k := strings.Index(text[i+j+8:], "```")
-	if i < 0 || j < 0 || k < 0 {
+	if i < 0 || j < 0 {
 		t.Fatal("no yaml block under ## Configuration in README.md")
 	}
-	path := filepath.Join(t.TempDir(), "edge.yaml")
-	if err := os.WriteFile(path, []byte(text[i+j+8:i+j+8+k]), 0o644); err != nil {
-		t.Fatal(err)
+	block := text[i+j+len("```yaml\n"):]
+	k := strings.Index(block, "```")
+	if k < 0 {
+		t.Fatal("unterminated yaml block under ## Configuration in README.md")
+	}
+	if block[:k] != string(example) {
+		t.Fatal("README.md's configuration example and edge.example.yaml differ: keep them one text (copy the file into the README)")
 	}
 	cfg := Defaults()
-	if err := LoadFile(path, &cfg); err != nil {
+	if err := LoadFile("../edge.example.yaml", &cfg); err != nil {
 		t.Fatal(err)
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Health.ProbeInterval != 500*time.Millisecond || len(cfg.Upstreams) != 2 || cfg.RateLimit == nil {
-		t.Fatalf("README example read wrong: %+v", cfg)
+	if cfg.Health.ProbeInterval != 500*time.Millisecond || len(cfg.Upstreams) != 2 || cfg.RateLimit == nil ||
+		cfg.RateLimit.RequestsPerSecond != 50 || cfg.Channel != "icon_dex" {
+		t.Fatalf("example read wrong: %+v", cfg)
+	}
+}
+
+// The defaults are a valid configuration once a node is named, and every
+// default that a package owns is that package's.
+func TestDefaultsAreValid(t *testing.T) {
+	cfg := Defaults()
+	cfg.Upstreams = []string{"http://127.0.0.1:1"}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	none := Defaults()
+	if err := none.Validate(); err == nil || err.Error() != "upstreams must list at least one node (--upstream http://host:port)" {
+		t.Fatalf("no upstreams: %v", err)
 	}
 }
 
@@ -70,20 +93,5 @@ func TestEnvOverridesSecrets(t *testing.T) {
 	ApplyEnv(&cfg, func(k string) string { return env[k] })
 	if len(cfg.Upstreams) != 2 || cfg.Upstreams[1] != "http://b:2" || cfg.AccessLog.Elasticsearch.Password != "s3cret" {
 		t.Fatalf("env not applied: %v %q", cfg.Upstreams, cfg.AccessLog.Elasticsearch.Password)
-	}
-}
-
-func TestReloadNamesSettingsThatNeedARestart(t *testing.T) {
-	a := Defaults()
-	b := a
-	b.Upstreams = []string{"http://x:1"}
-	if got := restartOnly(a, b); len(got) != 0 {
-		t.Fatalf("an upstream change needs no restart, got %v", got)
-	}
-	b.DebugAPI = true
-	b.Limits.MaxBatch = 5
-	got := restartOnly(a, b)
-	if strings.Join(got, ",") != "debug_api,limits" {
-		t.Fatalf("restartOnly = %v, want [debug_api limits]", got)
 	}
 }

@@ -25,7 +25,7 @@ const historyHours = 6
 // polls and fails over to.
 type geo struct {
 	name      string
-	publicURL string
+	publicURL atomic.Pointer[string] // a reload may change it
 	pool      *upstream.Pool
 	window    *routing.Window
 	verdict   *routing.Verdict
@@ -34,14 +34,15 @@ type geo struct {
 	forwarder *routing.Forwarder  // nil without peers
 	health    *cloudflare.HealthPoller
 	draining  atomic.Bool
-	interval  time.Duration
+	interval  atomic.Int64 // ns between readiness observations: health.probe_interval, as reloads set it
 	lastTip   atomic.Int64 // the highest tip seen: a region whose nodes all died still says where it was
 }
 
 func newGeo(cfg Config, pool *upstream.Pool, reg prometheus.Registerer, e *Edge) (*geo, error) {
-	g := &geo{name: cfg.regionName(), publicURL: cfg.PublicURL, pool: pool, window: routing.NewWindow(),
-		verdict: routing.NewVerdict(cfg.Readiness), history: routing.NewHistory(historyHours),
-		interval: cfg.Health.ProbeInterval}
+	g := &geo{name: cfg.regionName(), pool: pool, window: routing.NewWindow(),
+		verdict: routing.NewVerdict(cfg.Readiness), history: routing.NewHistory(historyHours)}
+	g.publicURL.Store(&cfg.PublicURL)
+	g.interval.Store(int64(cfg.Health.ProbeInterval))
 	if len(cfg.Peers) > 0 {
 		var err error
 		g.peers, err = routing.NewPeerPoller(routing.PeerPollerConfig{Self: g.name, Peers: cfg.Peers, Interval: cfg.PeerPollInterval,
@@ -73,7 +74,8 @@ func newGeo(cfg Config, pool *upstream.Pool, reg prometheus.Registerer, e *Edge)
 func (g *geo) start(ctx context.Context) {
 	g.observe(time.Now())
 	go func() {
-		t := time.NewTicker(g.interval)
+		every := time.Duration(g.interval.Load())
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {
@@ -81,6 +83,10 @@ func (g *geo) start(ctx context.Context) {
 				return
 			case now := <-t.C:
 				g.observe(now)
+			}
+			if d := time.Duration(g.interval.Load()); d != every {
+				every = d
+				t.Reset(every)
 			}
 		}
 	}()
@@ -120,7 +126,7 @@ func (g *geo) ready() (bool, string) {
 // summary is /region.json: counts, never node addresses.
 func (g *geo) summary() routing.RegionSummary {
 	s := routing.RegionSummary{Name: g.name, Ready: g.verdict.Ready() && !g.draining.Load(), InSync: g.inSync(),
-		Total: len(g.pool.Nodes()), Tip: max(g.pool.Tip(), g.lastTip.Load(), 0), Version: version.Version, PublicURL: g.publicURL,
+		Total: len(g.pool.Nodes()), Tip: max(g.pool.Tip(), g.lastTip.Load(), 0), Version: version.Version, PublicURL: *g.publicURL.Load(),
 		ObservedAt: time.Now().UTC()}
 	s.SetWindow(g.window.Stats())
 	return s

@@ -71,12 +71,17 @@ type Config struct {
 // DefaultMaxRetries is how many other nodes a failed read may try.
 const DefaultMaxRetries = 2
 
-// DefaultConfig is the request path's configuration when nothing is set.
+// DefaultMaxWaitsPerClient is the per-client bound on open wait calls in
+// DefaultConfig. A Config built in Go with 0 has no bound.
+const DefaultMaxWaitsPerClient = 16
+
+// DefaultConfig is the request path's configuration when nothing is set
+// (the edge's limits.* defaults).
 func DefaultConfig() Config {
 	retries := DefaultMaxRetries
 	return Config{MaxBodyBytes: 1 << 20, MaxBatch: 100, NodeBatchLimit: 10, RequestTimeout: 10 * time.Second,
 		AttemptTimeout: 3 * time.Second, MaxRetries: &retries, DefaultWaitTimeout: 10 * time.Second,
-		MaxWaitTimeout: 60 * time.Second}
+		MaxWaitTimeout: 60 * time.Second, MaxWaitsPerClient: DefaultMaxWaitsPerClient}
 }
 
 // withDefaults fills the fields left unset.

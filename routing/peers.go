@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/icon-edge/icon-edge/internal/confkey"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -63,15 +64,17 @@ func (f *PeerFlags) Set(v string) error {
 	return nil
 }
 
+// check reports a bad name or URL, each named by its key (name, url).
 func (p PeerConfig) check() error {
+	var errs []error
 	if !peerName.MatchString(p.Name) {
-		return fmt.Errorf("name %q may contain only letters, digits, - and _", p.Name)
+		errs = append(errs, confkey.New("name", "%q may contain only letters, digits, - and _", p.Name))
 	}
 	u, err := url.Parse(p.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return fmt.Errorf("url %q must be an http(s) base URL like https://eu.rpc.example.org", p.URL)
+		errs = append(errs, confkey.New("url", "%q must be an http(s) base URL like https://eu.rpc.example.org", p.URL))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // ValidatePeers checks the peers of region self; errors name the YAML key.
@@ -79,20 +82,25 @@ func ValidatePeers(self string, peers []PeerConfig) error {
 	var errs []error
 	seen := map[string]int{}
 	for i, p := range peers {
+		key := confkey.Index("peers", i)
 		if err := p.check(); err != nil {
-			errs = append(errs, fmt.Errorf("peers[%d]: %w", i, err))
+			errs = append(errs, confkey.In(key, err))
 			continue
 		}
 		if p.Name == self {
-			errs = append(errs, fmt.Errorf("peers[%d].name %q is this region (region: %s); peers are the other regions", i, p.Name, self))
+			errs = append(errs, confkey.New(key+".name", "%q is this region (region: %s); peers are the other regions", p.Name, self))
 		}
 		if j, dup := seen[p.Name]; dup {
-			errs = append(errs, fmt.Errorf("peers[%d].name %q is already peers[%d]", i, p.Name, j))
+			errs = append(errs, confkey.New(key+".name", "%q is already peers[%d]", p.Name, j))
 		}
 		seen[p.Name] = i
 	}
 	return errors.Join(errs...)
 }
+
+// DefaultPeerPollInterval is how often each peer's /region.json is read
+// when nothing else is set (peer_poll_interval).
+const DefaultPeerPollInterval = 5 * time.Second
 
 // PeerPollerConfig configures the peer poller.
 type PeerPollerConfig struct {
@@ -152,7 +160,7 @@ func NewPeerPoller(c PeerPollerConfig) (*PeerPoller, error) {
 		return nil, err
 	}
 	if c.Interval <= 0 {
-		c.Interval = 5 * time.Second
+		c.Interval = DefaultPeerPollInterval
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 2 * time.Second

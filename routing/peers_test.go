@@ -228,7 +228,7 @@ func TestPeerFlagsAndValidation(t *testing.T) {
 		}
 	}
 	err = ValidatePeers("eu", []PeerConfig{{Name: "us", URL: "http://a"}, {Name: "eu", URL: "http://b"}, {Name: "us", URL: "http://c"}, {Name: "x", URL: "nope"}})
-	for _, want := range []string{`peers[1].name "eu" is this region`, `peers[2].name "us" is already peers[0]`, "peers[3]: url"} {
+	for _, want := range []string{`peers[1].name "eu" is this region`, `peers[2].name "us" is already peers[0]`, `peers[3].url "nope" must be`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("got %v, want %q", err, want)
 		}

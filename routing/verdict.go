@@ -1,9 +1,12 @@
 package routing
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
+
+	"github.com/icon-edge/icon-edge/internal/confkey"
 )
 
 // VerdictConfig tunes the region's readiness (/readyz).
@@ -29,15 +32,20 @@ func (c VerdictConfig) withDefaults() VerdictConfig {
 	return c
 }
 
-// Validate reports settings that cannot work.
+// DefaultVerdictConfig is the readiness configuration when nothing is set.
+func DefaultVerdictConfig() VerdictConfig { return VerdictConfig{}.withDefaults() }
+
+// Validate checks the settings as written (a configuration file starts from
+// DefaultVerdictConfig, so a zero there is the operator's and is refused).
 func (c VerdictConfig) Validate() error {
-	if c.MinSyncedNodes < 0 {
-		return fmt.Errorf("min_synced_nodes must be at least 1, got %d", c.MinSyncedNodes)
+	var errs []error
+	if c.MinSyncedNodes < 1 {
+		errs = append(errs, confkey.New("min_synced_nodes", "must be at least 1, got %d", c.MinSyncedNodes))
 	}
-	if c.FlipAfter < 0 || c.FlipAfter > 100 {
-		return fmt.Errorf("flip_after must be between 1 and 100, got %d", c.FlipAfter)
+	if c.FlipAfter < 1 || c.FlipAfter > 100 {
+		errs = append(errs, confkey.New("flip_after", "must be between 1 and 100, got %d", c.FlipAfter))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Verdict is the region's readiness with hysteresis. The first observation

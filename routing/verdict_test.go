@@ -54,7 +54,10 @@ func TestVerdictConfigValidate(t *testing.T) {
 	if err := (VerdictConfig{FlipAfter: 1000}).Validate(); err == nil || !strings.Contains(err.Error(), "flip_after") {
 		t.Fatalf("got %v", err)
 	}
-	if err := (VerdictConfig{}).Validate(); err != nil {
+	if err := (VerdictConfig{}).Validate(); err == nil {
+		t.Error("a zero min_synced_nodes written in a file was accepted")
+	}
+	if err := DefaultVerdictConfig().Validate(); err != nil {
 		t.Fatal(err)
 	}
 }

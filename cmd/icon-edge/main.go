@@ -26,6 +26,7 @@ import (
 
 	"github.com/icon-edge/icon-edge/edge"
 	"github.com/icon-edge/icon-edge/routing"
+	"github.com/icon-edge/icon-edge/internal/confkey"
 )
 
 type stringList []string
@@ -127,7 +128,9 @@ func run(args []string) int {
 
 	cfg, err := load()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "icon-edge:", err)
+		for _, e := range confkey.List(err) { // one line per invalid value
+			fmt.Fprintln(os.Stderr, "icon-edge:", e)
+		}
 		return 2
 	}
 	log := edge.NewLogger(cfg.LogFormat, cfg.LogLevel, os.Stderr)
@@ -155,8 +158,9 @@ func run(args []string) int {
 			continue
 		}
 		log.Info("shutting down", "signal", sig.String())
-		ctx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.DrainDelay+cfg.Shutdown.Timeout)
-		err := e.Shutdown(ctx, cfg.Shutdown.DrainDelay)
+		sd := e.Config().Shutdown // as the last reload set it
+		ctx, cancel := context.WithTimeout(context.Background(), sd.DrainDelay+sd.Timeout)
+		err := e.Shutdown(ctx, sd.DrainDelay)
 		cancel()
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			log.Error("shutdown", "err", err)
