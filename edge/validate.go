@@ -93,7 +93,7 @@ func (c *Config) validateTop() error {
 	if c.AdminListen != "" {
 		if err := hostPort(c.AdminListen); err != "" {
 			cs.bad("admin_listen", "must be host:port like 10.0.0.5:9090 (%s), or empty to serve /metrics and /status.json on listen, got %q", err, c.AdminListen)
-		} else if c.AdminListen == c.Listen {
+		} else if c.AdminListen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
 			cs.bad("admin_listen", "must differ from listen (%s)", c.Listen)
 		}
 	}
@@ -181,9 +181,6 @@ func (l *Limits) validate() error {
 	}
 	if l.MaxBodyBytesInFlight < int64(l.MaxBodyBytes) {
 		cs.bad("max_body_bytes_in_flight", "must be at least limits.max_body_bytes (%d), got %d", l.MaxBodyBytes, l.MaxBodyBytesInFlight)
-	}
-	if l.AttemptTimeout > l.RequestTimeout && l.RequestTimeout > 0 {
-		cs.bad("attempt_timeout", "must not exceed limits.request_timeout (%v), got %v", l.RequestTimeout, l.AttemptTimeout)
 	}
 	for _, n := range []struct {
 		key string

@@ -25,8 +25,8 @@ import (
 	"time"
 
 	"github.com/icon-edge/icon-edge/edge"
-	"github.com/icon-edge/icon-edge/routing"
 	"github.com/icon-edge/icon-edge/internal/confkey"
+	"github.com/icon-edge/icon-edge/routing"
 )
 
 type stringList []string

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/icon-edge/icon-edge/edge"
+	"github.com/icon-edge/icon-edge/ratelimit"
 	"github.com/icon-edge/icon-edge/test/iconsim"
 )
 
@@ -150,6 +151,13 @@ func call(t *testing.T, url, method string, params any) rpcAnswer {
 }
 
 func stats(n *iconsim.Node) iconsim.Stats { return n.Stats() }
+
+// limits is a ratelimit section as a file gets it (the defaults) with edit applied.
+func limits(edit func(*ratelimit.Config)) *ratelimit.Config {
+	c := ratelimit.DefaultConfig()
+	edit(&c)
+	return &c
+}
 
 func boolp(v bool) *bool    { return &v }
 func int64p(v int64) *int64 { return &v }

@@ -19,7 +19,9 @@ import (
 func TestClientOverLimitGets429OthersUnaffected(t *testing.T) {
 	sim := startSim(t, 1)
 	cfg := edgeConfig(sim)
-	cfg.RateLimit = &ratelimit.Config{Enabled: true, RequestsPerSecond: 1, Burst: 5, TrustedProxies: []string{"127.0.0.1/32"}}
+	cfg.RateLimit = limits(func(l *ratelimit.Config) {
+		l.Enabled, l.RequestsPerSecond, l.Burst, l.TrustedProxies = true, 1, 5, []string{"127.0.0.1/32"}
+	})
 	e := startEdge(t, cfg)
 	body := `{"jsonrpc":"2.0","id":"x","method":"icx_getLastBlock"}`
 	var limited reply
@@ -95,7 +97,9 @@ func TestNodeRateCapShedsExcess(t *testing.T) {
 func TestForgedForwardedForLineIsNotBelieved(t *testing.T) {
 	sim := startSim(t, 1)
 	cfg := edgeConfig(sim)
-	cfg.RateLimit = &ratelimit.Config{TrustedProxies: []string{"127.0.0.1/32"}, Deny: []string{"203.0.113.9/32"}}
+	cfg.RateLimit = limits(func(l *ratelimit.Config) {
+		l.TrustedProxies, l.Deny = []string{"127.0.0.1/32"}, []string{"203.0.113.9/32"}
+	})
 	e := startEdge(t, cfg)
 	req, _ := http.NewRequest(http.MethodPost, e.URL()+"/api/v3", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"icx_getLastBlock"}`))
 	req.Header.Add("X-Forwarded-For", "198.51.100.1") // the client's forgery
@@ -114,7 +118,7 @@ func TestForgedForwardedForLineIsNotBelieved(t *testing.T) {
 func TestDeniedClientCannotSubscribe(t *testing.T) {
 	sim := startSim(t, 1)
 	cfg := edgeConfig(sim)
-	cfg.RateLimit = &ratelimit.Config{Deny: []string{"127.0.0.0/8"}}
+	cfg.RateLimit = limits(func(l *ratelimit.Config) { l.Deny = []string{"127.0.0.0/8"} })
 	e := startEdge(t, cfg)
 	_, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(e.URL(), "http")+"/api/v3/icon_dex/block", nil)
 	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
