@@ -3,11 +3,13 @@ package edge
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/icon-edge/icon-edge/internal/confkey"
+	"github.com/icon-edge/icon-edge/ratelimit"
 )
 
 // nest writes value at a dotted key as block YAML: nest("a.b", "1") is
@@ -279,5 +281,43 @@ func TestFileErrorsSayWhere(t *testing.T) {
 		if err == nil || !strings.Contains(strings.ReplaceAll(err.Error(), dir+"/", ""), c.want) || len(confkey.List(err)) != 1 {
 			t.Errorf("%q: error %v, want one: %s", c.yaml, err, c.want)
 		}
+	}
+}
+
+// Every restart-only key is a key of the file that Reload can keep.
+func TestRestartKeysAreKeys(t *testing.T) {
+	keys := Keys()
+	for _, k := range RestartKeys {
+		if !slices.Contains(keys, k) {
+			t.Errorf("RestartKeys names %s, which is not a key", k)
+		}
+		var c Config
+		if _, ok := field(reflect.ValueOf(&c).Elem(), k); !ok {
+			t.Errorf("RestartKeys names %s, which Reload cannot keep", k)
+		}
+	}
+}
+
+// changedKeys names single settings, and whole sections only when one side lacks them.
+func TestChangedKeys(t *testing.T) {
+	a := Defaults()
+	b := a
+	b.Limits.MaxBatch = 5
+	b.Health.MaxLag = 9
+	b.DisabledMethods = []string{"icx_call"}
+	if got := changedKeys(a, b); !slices.Equal(got, []string{"disabled_methods", "health.max_lag", "limits.max_batch"}) {
+		t.Fatalf("changedKeys = %v", got)
+	}
+	rl := ratelimit.DefaultConfig()
+	b = a
+	b.RateLimit = &rl
+	if got := changedKeys(a, b); !slices.Equal(got, []string{"ratelimit"}) {
+		t.Fatalf("section added: %v", got)
+	}
+	a.RateLimit = &ratelimit.Config{}
+	*a.RateLimit = rl
+	a.RateLimit.Burst = 7
+	if got := changedKeys(a, b); !slices.Equal(got, []string{"ratelimit.burst"}) {
+		t.Fatalf("inside a section: %v", got)
 	}
 }
