@@ -7,7 +7,7 @@ CMDS     := $(notdir $(wildcard cmd/*))
 # Packages: everything with Go files.
 PKGS     := ./...
 
-.PHONY: all build build-static test test-short test-hardening demo demo-geo bench bench-locust bench-restore report-screenshot lint fuzz clean infra-check
+.PHONY: all build build-static test test-short test-hardening demo demo-geo bench bench-locust bench-restore report-screenshot lint fuzz clean infra-check check-config
 
 all: build
 
@@ -70,6 +70,12 @@ bench-locust: build
 # behind the edge) in headless Chromium.
 report-screenshot: build
 	./scripts/report-screenshot.sh
+
+# Validates a configuration without starting the edge (what a SIGHUP would accept):
+# make check-config CONFIG=/etc/icon-edge/edge.yaml
+CONFIG ?= edge.example.yaml
+check-config:
+	$(GO) run ./cmd/icon-edge --config $(CONFIG) --check
 
 clean:
 	rm -rf $(BIN)

@@ -4,6 +4,7 @@
 //
 //	icon-edge --listen 127.0.0.1:9080 --upstream http://127.0.0.1:9181 --upstream http://127.0.0.1:9182
 //	icon-edge --config edge.yaml
+//	icon-edge --config edge.yaml --check      # validate only
 //	icon-edge cloudflare plan|apply|drain|undrain --config edge.yaml [--region NAME]
 //
 // Flags override the file; ICON_EDGE_* variables override both. SIGHUP
@@ -72,6 +73,7 @@ func run(args []string) int {
 	fs.Usage = func() {} // parseExit prints the help
 	configPath := fs.String("config", "", "YAML configuration file")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	checkOnly := fs.Bool("check", false, "validate the configuration (file, flags, environment) and exit: 0 if valid, 2 if not")
 	pprofAddr := fs.String("pprof", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off by default")
 	var upstreams stringList
 	fs.Var(&upstreams, "upstream", "node base URL, http://host:port or dns+http://name:port (repeatable)")
@@ -132,6 +134,10 @@ func run(args []string) int {
 			fmt.Fprintln(os.Stderr, "icon-edge:", e)
 		}
 		return 2
+	}
+	if *checkOnly {
+		fmt.Println("icon-edge: configuration valid")
+		return 0
 	}
 	log := edge.NewLogger(cfg.LogFormat, cfg.LogLevel, os.Stderr)
 	e, err := edge.Start(cfg, log)

@@ -23,3 +23,16 @@ func TestInvalidConfigExitsWithTwo(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckValidatesWithoutServing(t *testing.T) {
+	if code := run([]string{"--config", "../../edge.example.yaml", "--check"}); code != 0 {
+		t.Fatalf("--check of edge.example.yaml exited %d", code)
+	}
+	bad := filepath.Join(t.TempDir(), "edge.yaml")
+	if err := os.WriteFile(bad, []byte("upstreams: [http://127.0.0.1:1]\nwebsocket:\n  max_connections: -1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code := run([]string{"--config", bad, "--check"}); code != 2 {
+		t.Fatalf("--check of an invalid file exited %d", code)
+	}
+}
