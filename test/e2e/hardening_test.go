@@ -327,7 +327,7 @@ func TestConnectionsPerAddressCapped(t *testing.T) {
 	ws.Close()
 	eventually(t, "the websocket's slot freed", served)
 
-	cfg.RateLimit = &ratelimit.Config{TrustedProxies: []string{"127.0.0.1"}}
+	cfg.RateLimit = limits(func(l *ratelimit.Config) { l.TrustedProxies = []string{"127.0.0.1"} })
 	proxied := startEdge(t, cfg)
 	for i := 0; i < 5; i++ {
 		c, err := net.Dial("tcp", proxied.Addr())
