@@ -114,7 +114,7 @@ func (c *Config) validateTop() error {
 	for i, u := range c.Upstreams {
 		key := confkey.Index("upstreams", i)
 		if _, err := upstream.ParseSource(u, nil); err != nil {
-			cs.bad(key, "must be http(s)://host:port or dns+http(s)://name:port, got %q (%v)", u, err)
+			cs.bad(key, "must be http(s)://host:port or dns+http(s)://name:port, got %q", u)
 		} else if j, dup := seen[u]; dup {
 			cs.bad(key, "%q is already upstreams[%d]", u, j)
 		}
