@@ -131,6 +131,23 @@ scrape_configs:
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The port is free when chosen but may be taken before prometheus binds
+	// it (other tests pick ports too): then start again on another one.
+	for attempt := 1; ; attempt++ {
+		base, ok := launchPrometheus(t, bin, dir, cfgPath)
+		if ok {
+			return base
+		}
+		if attempt == 3 {
+			t.Fatal("prometheus could not bind a free port three times")
+		}
+	}
+}
+
+// launchPrometheus starts prometheus on a free port and waits until it is
+// ready; false when it exited because the port was taken meanwhile.
+func launchPrometheus(t *testing.T, bin, dir, cfgPath string) (string, bool) {
+	t.Helper()
 	port := freePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -140,7 +157,7 @@ scrape_configs:
 		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port),
 		"--log.level=warn",
 	)
-	logPath := filepath.Join(dir, "prometheus.log")
+	logPath := filepath.Join(dir, fmt.Sprintf("prometheus-%d.log", port))
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
@@ -151,19 +168,21 @@ scrape_configs:
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
+	stop := func() {
 		cancel()
 		<-exited
 		logFile.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("prometheus log:\n%s", b)
-		}
-	})
+	}
+	portTaken := false
 	poll(t, 20*time.Second, "prometheus ready", func() bool {
 		select {
 		case <-exited:
-			t.Fatal("prometheus exited during start-up")
+			b, _ := os.ReadFile(logPath)
+			if strings.Contains(string(b), "address already in use") {
+				portTaken = true
+				return true
+			}
+			t.Fatalf("prometheus exited during start-up:\n%s", b)
 		default:
 		}
 		res, err := http.Get(base + "/-/ready")
@@ -173,7 +192,18 @@ scrape_configs:
 		res.Body.Close()
 		return res.StatusCode == http.StatusOK
 	})
-	return base
+	if portTaken {
+		stop()
+		return "", false
+	}
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("prometheus log:\n%s", b)
+		}
+	})
+	return base, true
 }
 
 func quoteAll(ss []string) string {
