@@ -48,6 +48,9 @@ func NewForwarder(self string, peers *PeerPoller, reg prometheus.Registerer) (*F
 func (f *Forwarder) Forward(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) (string, bool) {
 	peer, ok := f.peers.FirstHealthy()
 	if !ok {
+		peer, ok = f.recentlyReady()
+	}
+	if !ok {
 		f.results.WithLabelValues("", "no_peer").Inc()
 		return "", false
 	}
@@ -64,6 +67,22 @@ func (f *Forwarder) Forward(req *fasthttp.Request, resp *fasthttp.Response, dead
 	}
 	f.results.WithLabelValues(peer.Name, "ok").Inc()
 	return peer.Name, true
+}
+
+// lateAnswer is how old a peer's last "ready" may be and still be tried when
+// no peer is fresh: a poll delayed on a busy edge must not turn a request a
+// peer could serve into a failure (the peer answers 503 itself if it cannot,
+// and never forwards a hopped request on).
+const lateAnswer = 30 * time.Second
+
+// recentlyReady is the first peer whose last answer, though stale, said ready.
+func (f *Forwarder) recentlyReady() (PeerState, bool) {
+	for _, p := range f.peers.Peers() {
+		if p.HasSummary && p.Summary.Ready && p.Age <= lateAnswer {
+			return p, true
+		}
+	}
+	return PeerState{}, false
 }
 
 func (f *Forwarder) client(base string) (*fasthttp.HostClient, error) {

@@ -37,7 +37,7 @@ func startRegions(t *testing.T, names ...string) []*region {
 		cfgs[i] = edgeConfig(regions[i].sim)
 		cfgs[i].Region = name
 		cfgs[i].Readiness = routing.VerdictConfig{MinSyncedNodes: 1, FlipAfter: 2}
-		cfgs[i].PeerPollInterval = 100 * time.Millisecond
+		cfgs[i].PeerPollInterval = 200 * time.Millisecond
 	}
 	ports := freeAddrs(t, len(names))
 	for i := range names {
