@@ -31,6 +31,10 @@ type Policy struct {
 	// duration says nothing about the node's speed, running out of time says
 	// nothing about its health, and the attempt gets the whole deadline.
 	Long bool
+	// Hedge sends a slow first attempt's request to a second node as well
+	// (hedge.go). Ignored for SentOnce and Long requests: a write must never
+	// arrive twice, and a wait is slow on purpose.
+	Hedge HedgePolicy
 }
 
 // NotFoundRule says what a -31004 ("not found") answer means.
@@ -57,8 +61,11 @@ type Result struct {
 	Err error
 	// Node is the URL of the last node tried, "" when none qualified.
 	Node string
-	// Tried counts the nodes tried; Retries the attempts after the first.
+	// Tried counts the nodes tried; Retries the attempts after the first
+	// (a hedge is not one).
 	Tried, Retries int
+	// Hedged: the first attempt's request went to a second node as well.
+	Hedged bool
 	// Uncertain: a SentOnce request may have reached Node but no answer
 	// came. resp holds nothing useful; the caller must settle it.
 	Uncertain bool
@@ -84,6 +91,10 @@ func (p *Pool) Send(need Need, req *fasthttp.Request, resp *fasthttp.Response, d
 		}
 	}()
 	var res Result
+	hedge := !pol.SentOnce && !pol.Long && pol.Hedge.On()
+	if hedge {
+		p.earnHedge(pol.Hedge.MaxShare)
+	}
 	for attempt := 0; ; attempt++ {
 		n := p.Pick(need, tried)
 		if n == nil {
@@ -95,7 +106,16 @@ func (p *Pool) Send(need Need, req *fasthttp.Request, resp *fasthttp.Response, d
 		if !pol.Long && pol.AttemptTimeout > 0 {
 			a.Deadline = earlier(deadline, time.Now().Add(pol.AttemptTimeout))
 		}
-		res.Outcome, res.Err = p.Do(n, req, resp, a)
+		if hedge && attempt == 0 {
+			res.Outcome, res.Err, n = p.sendHedged(n, need, &tried, req, resp, a, &pol, deadline)
+			if len(tried) > 1 {
+				res.Hedged = true
+				attempt++ // the hedge used one of the retries
+			}
+			res.Node, res.Tried = n.url, len(tried)
+		} else {
+			res.Outcome, res.Err = p.Do(n, req, resp, a)
+		}
 		more := attempt < pol.Retries && time.Now().Before(deadline)
 		switch {
 		case res.Outcome == OutcomeOK:
@@ -264,6 +284,7 @@ func (p *Pool) Do(n *Node, req *fasthttp.Request, resp *fasthttp.Response, a Att
 		if p.observeLive(n, true, err, time.Now()) {
 			p.log.Warn("upstream node ejected: its failure rate on live requests is over the threshold",
 				"upstream", n.url, "err", err, "window", cfg.Health.OutlierWindow.String())
+			p.shareEjection(n, false)
 			p.updateTip()
 		}
 	}

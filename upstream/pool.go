@@ -55,6 +55,9 @@ type Config struct {
 	// Metrics registers the pool's metrics (per-node state, retries); nil
 	// keeps them unregistered.
 	Metrics prometheus.Registerer
+	// Verdicts publishes this replica's ejections and tip to the region's
+	// other replicas (verdicts.go); nil: this replica judges alone.
+	Verdicts VerdictSink
 }
 
 // DefaultConfig is the pool's configuration when nothing is set (no upstreams).
@@ -120,6 +123,18 @@ type Pool struct {
 
 	retries *prometheus.CounterVec
 
+	// Hedged reads (hedge.go): the credit that caps their share, the
+	// latencies of reads whose policy keeps none of its own, the counters.
+	hedgeCredit atomic.Int64
+	latencies   Latencies
+	hedges      map[string]prometheus.Counter
+
+	// Verdicts shared with other replicas (verdicts.go).
+	remoteTip    atomic.Int64 // highest tip another replica published recently
+	remoteTipAt  atomic.Int64 // when it arrived, unix ns
+	syncTip      atomic.Int64 // the tip in-sync decisions use
+	publishedTip atomic.Int64
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -145,12 +160,25 @@ func New(cfg Config, log *slog.Logger) (*Pool, error) {
 	empty := []*Node{}
 	p.nodes.Store(&empty)
 	p.tip.Store(-1)
+	p.syncTip.Store(-1)
+	p.publishedTip.Store(-1)
 	p.retries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "icon_edge_retries_total",
 		Help: "Attempts repeated on another node, by reason.",
 	}, []string{"reason"})
+	hedges := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "icon_edge_hedges_total",
+		Help: "Hedged reads by result: won (the hedge answered first), lost, skipped_cap (share cap reached), skipped_no_node.",
+	}, []string{"result"})
+	p.hedges = map[string]prometheus.Counter{}
+	for _, r := range []string{HedgeWon, HedgeLost, HedgeSkippedCap, HedgeSkippedNoNode} {
+		p.hedges[r] = hedges.WithLabelValues(r)
+	}
 	if cfg.Metrics != nil {
 		if err := cfg.Metrics.Register(p.retries); err != nil {
+			return nil, fmt.Errorf("upstream: registering metrics: %w", err)
+		}
+		if err := cfg.Metrics.Register(hedges); err != nil {
 			return nil, fmt.Errorf("upstream: registering metrics: %w", err)
 		}
 		if err := cfg.Metrics.Register(NewCollector(p)); err != nil {
@@ -235,7 +263,7 @@ func (p *Pool) Reconfigure(cfg Config) error {
 		return err
 	}
 	cfg.MaxConnsPerNode, cfg.MaxIdleConnDuration, cfg.MaxResponseBodySize = p.cfg.MaxConnsPerNode, p.cfg.MaxIdleConnDuration, p.cfg.MaxResponseBodySize
-	cfg.Resolver, cfg.GuardMetrics, cfg.Metrics = p.cfg.Resolver, p.cfg.GuardMetrics, p.cfg.Metrics
+	cfg.Resolver, cfg.GuardMetrics, cfg.Metrics, cfg.Verdicts = p.cfg.Resolver, p.cfg.GuardMetrics, p.cfg.Metrics, p.cfg.Verdicts
 	old := p.conf()
 	p.mu.Lock()
 	p.live.Store(&cfg)
@@ -423,6 +451,7 @@ func (p *Pool) probeOnce(ctx context.Context, n *Node) {
 		// of such answers, or a short run of no answer at all, means down.
 		if n.markFailure(err, errors.Is(err, errProbeAnswer), &cfg.Health, time.Now()) {
 			p.log.Warn("upstream node ejected", "upstream", n.url, "err", err, "retry_in", n.backoffNow())
+			p.shareEjection(n, true)
 		}
 		p.updateTip()
 		return
@@ -454,6 +483,8 @@ func (p *Pool) updateTip() {
 		}
 	}
 	p.tip.Store(tip)
+	p.syncTip.Store(p.syncTipFor(tip))
+	p.publishTip(tip)
 }
 
 // Tip is the highest height among healthy nodes, -1 when none is known.
@@ -465,9 +496,10 @@ func (p *Pool) MaxLag() int64 { return p.conf().MaxLag }
 // Nodes is the current node list (read-only; do not modify).
 func (p *Pool) Nodes() []*Node { return *p.nodes.Load() }
 
-// InSync reports whether n may serve latest-state reads.
+// InSync reports whether n may serve latest-state reads: within MaxLag of
+// the tip (or of a higher tip another replica saw, verdicts.go).
 func (p *Pool) InSync(n *Node) bool {
-	return n.State() == StateHealthy && n.Height() >= 0 && p.Tip()-n.Height() <= p.conf().MaxLag
+	return n.State() == StateHealthy && n.Height() >= 0 && p.syncTip.Load()-n.Height() <= p.conf().MaxLag
 }
 
 // Ready reports whether at least one node is in sync.

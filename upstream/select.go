@@ -16,11 +16,11 @@ import (
 // qualifies.
 func (p *Pool) Pick(need Need, tried []*Node) *Node {
 	nodes := *p.nodes.Load()
-	tip := p.tip.Load()
+	tip, syncTip := p.tip.Load(), p.syncTip.Load()
 	var buf [16]*Node
 	eligible := buf[:0]
 	for _, n := range nodes {
-		if p.qualifies(n, need, tip) && !slices.Contains(tried, n) {
+		if p.qualifies(n, need, syncTip) && !slices.Contains(tried, n) {
 			eligible = append(eligible, n)
 		}
 	}
