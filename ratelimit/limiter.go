@@ -23,9 +23,12 @@ const (
 	ReasonDenied = "denied" // address on the deny list: HTTP 403
 	ReasonMethod = "method" // method not allowed for the tier: HTTP 403
 	ReasonKey    = "key"    // API key not configured: HTTP 401
+	// ReasonUnavailable: the shared budget store (Redis) cannot decide and
+	// on_error is deny: HTTP 503 + Retry-After (shared.go).
+	ReasonUnavailable = "unavailable"
 )
 
-var reasons = [...]string{ReasonRate, ReasonDenied, ReasonMethod, ReasonKey}
+var reasons = [...]string{ReasonRate, ReasonDenied, ReasonMethod, ReasonKey, ReasonUnavailable}
 
 // Indexes into reasons.
 const (
@@ -33,6 +36,7 @@ const (
 	rDenied
 	rMethod
 	rKey
+	rUnavailable
 )
 
 // Decision is the answer to Admit. RetryAfter is set for ReasonRate.
@@ -58,6 +62,8 @@ func (d Decision) HTTPStatus() int {
 		return 429
 	case ReasonKey:
 		return 401
+	case ReasonUnavailable:
+		return 503
 	}
 	return 403
 }
@@ -167,6 +173,10 @@ type Limiter struct {
 	shards  []clientShard
 	now     func() time.Time
 	m       *Metrics
+	// shared enforces budgets across replicas (shared.go); nil: this
+	// replica's buckets alone.
+	shared      Shared
+	sharedLocal bool // on a shared-store error, fall back to this replica's buckets
 }
 
 type clientKey struct {
@@ -177,6 +187,10 @@ type clientKey struct {
 type buckets struct {
 	read  *rate.Limiter
 	write *rate.Limiter // created on the client's first write
+	// With a shared store: the budgets' keys there, and what this replica
+	// last learned of their theoretical arrival times (shared.go).
+	keys [2]string
+	tat  [2]atomic.Int64
 }
 
 type clientShard struct {
@@ -428,7 +442,7 @@ func (l *Limiter) take(c Client, n int, write, capped bool) Decision {
 	if !l.enabled || t.unlimited || c.status == statusExempt {
 		return Decision{OK: true}
 	}
-	lim := l.bucket(c, write)
+	b, lim := l.bucket(c, write)
 	burst := t.burst
 	if write {
 		burst = t.writeBurst
@@ -441,6 +455,14 @@ func (l *Limiter) take(c Client, n int, write, capped bool) Decision {
 		}
 		n = burst
 	}
+	if l.shared != nil {
+		return l.takeShared(c, b, n, write, burst)
+	}
+	return l.takeLocal(c, lim, n)
+}
+
+// takeLocal charges n tokens from this replica's own bucket.
+func (l *Limiter) takeLocal(c Client, lim *rate.Limiter, n int) Decision {
 	now := l.now()
 	if lim.AllowN(now, n) {
 		return Decision{OK: true}
@@ -451,7 +473,7 @@ func (l *Limiter) take(c Client, n int, write, capped bool) Decision {
 	return d
 }
 
-func (l *Limiter) bucket(c Client, write bool) *rate.Limiter {
+func (l *Limiter) bucket(c Client, write bool) (*buckets, *rate.Limiter) {
 	k := clientKey{addr: c.Addr, key: c.KeyID}
 	if c.KeyID != "" {
 		// One budget per key, wherever it is used from.
@@ -462,6 +484,9 @@ func (l *Limiter) bucket(c Client, write bool) *rate.Limiter {
 	b, ok := s.lru.Get(k)
 	if !ok {
 		b = &buckets{read: rate.NewLimiter(c.tier.rps, c.tier.burst)}
+		if l.shared != nil {
+			b.keys = sharedKeys(k)
+		}
 		if !s.lru.Add(k, b) {
 			s.n.Add(1)
 		}
@@ -474,5 +499,5 @@ func (l *Limiter) bucket(c Client, write bool) *rate.Limiter {
 		lim = b.write
 	}
 	s.mu.Unlock()
-	return lim
+	return b, lim
 }

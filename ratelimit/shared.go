@@ -1,0 +1,116 @@
+package ratelimit
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// A region of several replicas must give a client one budget, not one per
+// replica. With a Shared store (package redisstate: GCRA in a Lua script on
+// Redis) each admitted call costs one round trip to the store; the local
+// token buckets are then used only when the store fails and on_error is
+// "local".
+//
+// GCRA (the generic cell rate algorithm) keeps one number per budget: the
+// theoretical arrival time (TAT) of the next call at the budget's rate. A
+// call of n tokens is admitted when TAT + n×interval − now ≤ burst×interval,
+// and moves TAT by n×interval; a refused call changes nothing. TAT only ever
+// moves forward, so the last TAT a replica heard from the store is a lower
+// bound of the real one: a call this bound already refuses would be refused
+// by the store as well. That is the local pre-check: a client far over its
+// budget is refused here without a round trip.
+
+// Shared enforces budgets across replicas.
+type Shared interface {
+	// Take charges n tokens to the budget key, of one token per interval
+	// with a burst of burst tokens.
+	Take(key string, n int, interval time.Duration, burst int) (SharedVerdict, error)
+	// Available is false while the store is known to be unreachable, so
+	// callers apply on_error without waiting for a timeout.
+	Available() bool
+}
+
+// SharedVerdict is the store's answer to Take.
+type SharedVerdict struct {
+	OK bool
+	// Ahead: after the call the budget's TAT lies this far past the store's
+	// clock (0: the bucket is full).
+	Ahead time.Duration
+	// RetryAfter: for a refused call, when the same call would be admitted.
+	RetryAfter time.Duration
+}
+
+// SetShared makes the limiter enforce budgets through s. onErrorLocal says
+// what happens when s cannot answer (down, or slower than its timeout):
+// true falls back to this replica's own buckets (clients keep being served,
+// at up to one budget per replica); false refuses with 503 and Retry-After
+// (ReasonUnavailable). Call it before the limiter is used.
+func (l *Limiter) SetShared(s Shared, onErrorLocal bool) {
+	l.shared, l.sharedLocal = s, onErrorLocal
+}
+
+// sharedKeys names a client's read and write budgets in the store.
+func sharedKeys(k clientKey) [2]string {
+	id := "ip:" + k.addr.String()
+	if k.key != "" {
+		id = "key:" + k.key
+	}
+	return [2]string{"rl:{" + id + "}:r", "rl:{" + id + "}:w"}
+}
+
+// takeShared charges n tokens (already capped at burst where a call must be)
+// to c's budget in the shared store.
+func (l *Limiter) takeShared(c Client, b *buckets, n int, write bool, burst int) Decision {
+	rps, i := c.tier.rps, 0
+	if write {
+		rps, i = c.tier.writeRPS, 1
+	}
+	interval := time.Duration(float64(time.Second) / float64(rps))
+	now := l.now()
+	nowNS := now.UnixNano()
+	tol := int64(burst) * int64(interval)
+	if over := max(b.tat[i].Load()-nowNS, 0) + int64(n)*int64(interval) - tol; over > 0 {
+		d := l.reject(c, rRate)
+		d.RetryAfter = time.Duration(over)
+		return d
+	}
+	if !l.shared.Available() {
+		return l.storeFailed(c, b, n, write)
+	}
+	v, err := l.shared.Take(b.keys[i], n, interval, burst)
+	if err != nil {
+		return l.storeFailed(c, b, n, write)
+	}
+	// The store's "now" came after ours: now + Ahead is at most the real TAT.
+	raise(&b.tat[i], nowNS+int64(v.Ahead))
+	if v.OK {
+		return Decision{OK: true}
+	}
+	d := l.reject(c, rRate)
+	d.RetryAfter = v.RetryAfter
+	return d
+}
+
+// storeFailed applies on_error when the shared store could not decide.
+func (l *Limiter) storeFailed(c Client, b *buckets, n int, write bool) Decision {
+	if !l.sharedLocal {
+		d := l.reject(c, rUnavailable)
+		d.RetryAfter = time.Second
+		return d
+	}
+	lim := b.read
+	if write {
+		lim = b.write
+	}
+	return l.takeLocal(c, lim, n)
+}
+
+// raise stores v in a unless a already holds more.
+func raise(a *atomic.Int64, v int64) {
+	for {
+		old := a.Load()
+		if v <= old || a.CompareAndSwap(old, v) {
+			return
+		}
+	}
+}

@@ -1,0 +1,66 @@
+package redisstate
+
+import (
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/icon-edge/icon-edge/ratelimit"
+)
+
+// gcraScript charges ARGV[3] tokens to the budget KEYS[1] with GCRA: the key
+// holds the theoretical arrival time (TAT, µs on Redis's clock) of the next
+// call at one token per ARGV[1] µs, with a tolerance of ARGV[2] µs (burst ×
+// interval). Redis's clock is the one clock every replica shares. A refused
+// call changes nothing; the key expires when the bucket is full again.
+// Returns {admitted 0|1, TAT − now after the call, retry-after} in µs.
+const gcraScript = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local n = tonumber(ARGV[3])
+local v = redis.call('GET', KEYS[1])
+local tat = now
+if v then
+  tat = math.max(tonumber(v), now)
+end
+local new = tat + n * interval
+if new - now > tolerance then
+  return {0, tat - now, new - now - tolerance}
+end
+redis.call('SET', KEYS[1], string.format('%.0f', new), 'PX', math.ceil((new - now) / 1000) + 1)
+return {1, new - now, 0}
+`
+
+var errGCRAReply = errors.New("redis: unexpected GCRA reply")
+
+// Take charges n tokens to the budget key (ratelimit.Shared): one round trip,
+// bounded by the timeout.
+func (c *Client) Take(key string, n int, interval time.Duration, burst int) (ratelimit.SharedVerdict, error) {
+	cl := c.client()
+	if cl == nil {
+		return ratelimit.SharedVerdict{}, errDown
+	}
+	iv := max(interval.Microseconds(), 1)
+	ctx, cancel := c.opCtx()
+	defer cancel()
+	res, err := c.gcra.Exec(ctx, cl, []string{c.cfg.KeyPrefix + key},
+		[]string{strconv.FormatInt(iv, 10), strconv.FormatInt(iv*int64(burst), 10), strconv.Itoa(n)}).ToArray()
+	if err == nil && len(res) != 3 {
+		err = errGCRAReply
+	}
+	var v [3]int64
+	for i := 0; err == nil && i < 3; i++ {
+		v[i], err = res[i].AsInt64()
+	}
+	if err != nil {
+		c.failed(OpRateLimit, err)
+		return ratelimit.SharedVerdict{}, err
+	}
+	c.ok()
+	return ratelimit.SharedVerdict{OK: v[0] == 1, Ahead: time.Duration(v[1]) * time.Microsecond,
+		RetryAfter: time.Duration(v[2]) * time.Microsecond}, nil
+}
+
+var errDown = errors.New("redis: marked down")
