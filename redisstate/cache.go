@@ -70,7 +70,9 @@ func (c *Client) PutAnswer(key, result []byte) {
 
 type queueFullError struct{}
 
-func (queueFullError) Error() string { return "write queue full (Redis slower than the answers to share)" }
+func (queueFullError) Error() string {
+	return "write queue full (Redis slower than the answers to share)"
+}
 
 var errQueueFull = queueFullError{}
 

@@ -113,7 +113,7 @@ type Client struct {
 	fails atomic.Int32
 
 	errs    [len(ops)]prometheus.Counter
-	pending [len(ops)]atomic.Uint64         // errors since the last log line
+	pending [len(ops)]atomic.Uint64          // errors since the last log line
 	lastErr [len(ops)]atomic.Pointer[string] // the latest of them
 
 	gcra *rueidis.Lua

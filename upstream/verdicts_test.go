@@ -14,9 +14,9 @@ type sentEjection struct {
 
 // recordingSink keeps what a pool published.
 type recordingSink struct {
-	mu    sync.Mutex
+	mu      sync.Mutex
 	ejected []sentEjection
-	tips  []int64
+	tips    []int64
 }
 
 func (s *recordingSink) PublishEjection(node string, backoff time.Duration, byProbe bool) {
