@@ -57,9 +57,11 @@ type Cache struct {
 
 	flights singleflight.Group
 	parsers fastjson.ParserPool
+	// shared is the second level (shared.go); nil: this cache alone.
+	shared Shared
 
-	hitFinal, hitHead, misses, evictions, coalesced prometheus.Counter
-	m                                               *Metrics
+	hitFinal, hitHead, hitShared, misses, evictions, coalesced prometheus.Counter
+	m                                                          *Metrics
 }
 
 type shard struct {
@@ -145,7 +147,7 @@ func build(cfg Config, m *Metrics) *Cache {
 		shards:   make([]shard, cfg.Shards),
 		mask:     uint64(cfg.Shards - 1),
 		m:        m,
-		hitFinal: m.hitFinal, hitHead: m.hitHead, misses: m.misses, evictions: m.evictions, coalesced: m.coalesced,
+		hitFinal: m.hitFinal, hitHead: m.hitHead, hitShared: m.hitShared, misses: m.misses, evictions: m.evictions, coalesced: m.coalesced,
 	}
 	per := cfg.MaxBytes / int64(cfg.Shards)
 	// One huge answer must not flush a whole shard.
@@ -164,18 +166,19 @@ func build(cfg Config, m *Metrics) *Cache {
 // rebuilt by a configuration reload reports into the same ones
 // (NewWithMetrics), so counts continue; the size gauges follow the newest cache.
 type Metrics struct {
-	hitFinal, hitHead, misses, evictions, coalesced prometheus.Counter
-	current                                         atomic.Pointer[Cache]
+	hitFinal, hitHead, hitShared, misses, evictions, coalesced prometheus.Counter
+	current                                                    atomic.Pointer[Cache]
 }
 
 // NewMetrics makes the cache metrics and registers them on reg (nil: not registered).
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{}
 	hits := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "icon_edge_cache_hits_total", Help: "Answers served from the cache, by entry kind (final or head).",
+		Name: "icon_edge_cache_hits_total", Help: "Answers served from the cache, by entry kind (final, head, or shared: a final answer from the region's Redis).",
 	}, []string{"kind"})
 	m.hitFinal = hits.WithLabelValues("final")
 	m.hitHead = hits.WithLabelValues("head")
+	m.hitShared = hits.WithLabelValues("shared")
 	m.misses = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "icon_edge_cache_misses_total", Help: "Cache lookups that found no valid entry (absent, or a head entry from an older tip).",
 	})
@@ -275,6 +278,12 @@ func (c *Cache) lookup(key []byte, tip int64) ([]byte, Kind, bool) {
 // reports whether it stored. Call it only for answers without an "error".
 // result is copied.
 func (c *Cache) Put(key []byte, method string, kind Kind, tip int64, result []byte) bool {
+	return c.put(key, method, kind, tip, result, true)
+}
+
+// put stores locally and, when share is set and the entry is final, in the
+// second level.
+func (c *Cache) put(key []byte, method string, kind Kind, tip int64, result []byte, share bool) bool {
 	if kind == NoCache {
 		return false
 	}
@@ -318,6 +327,9 @@ func (c *Cache) Put(key []byte, method string, kind Kind, tip int64, result []by
 	s.mu.Unlock()
 	if evicted > 0 {
 		c.evictions.Add(float64(evicted))
+	}
+	if share && kind == Final && c.shared != nil {
+		c.shared.PutAnswer(key, result)
 	}
 	return true
 }

@@ -42,7 +42,8 @@ func (a *Answer) AppendTo(dst, id []byte) []byte {
 // and gives every caller its answer; shared reports that the answer was
 // (also) given to another caller. Before calling fn, the leader looks in the
 // cache once more, so a caller that just missed a flight which has since
-// stored its answer does not go upstream again. After fn, a successful
+// stored its answer does not go upstream again, and then in the second
+// level, if any (shared.go), for answers that may be there. After fn, a successful
 // answer (Result set, no Error, nil err) is stored with Put(key, method,
 // kind, tip, ...); errors never are.
 //
@@ -75,6 +76,11 @@ func (c *Cache) Do(key []byte, method string, kind Kind, tip int64, fn func() (A
 				c.hitFinal.Inc()
 			}
 			return Answer{Result: r, Status: 200}, nil
+		}
+		if c.shared != nil && sharedKind(kind) {
+			if r, ok := c.lookupShared(key, method, tip); ok {
+				return Answer{Result: r, Status: 200}, nil
+			}
 		}
 		a, err := fn()
 		if err == nil && a.Error == nil && a.Result != nil {
