@@ -19,6 +19,9 @@ type Shared interface {
 // SetShared adds the second level. Call it before the cache is used.
 func (c *Cache) SetShared(s Shared) { c.shared = s }
 
+// HasShared reports whether a second level is configured.
+func (c *Cache) HasShared() bool { return c.shared != nil }
+
 // sharedKind reports whether answers of kind may be looked up in the second
 // level (AfterResult answers are there only once they proved final).
 func sharedKind(k Kind) bool { return k == Final || k == AfterResult }
@@ -35,8 +38,9 @@ func (c *Cache) lookupShared(key []byte, method string, tip int64) ([]byte, bool
 }
 
 // GetShared looks up, in one round trip, keys that missed locally; kinds[i]
-// is Classify's answer for keys[i] and methods[i] its method. It returns the
-// results (nil where absent or not shareable) and keeps hits locally.
+// is Classify's answer for keys[i] and methods[i] its method (a nil key is
+// skipped). It returns the results (nil where absent or not shareable) and
+// keeps hits locally.
 func (c *Cache) GetShared(keys [][]byte, methods []string, kinds []Kind, tip int64) [][]byte {
 	out := make([][]byte, len(keys))
 	if c.shared == nil {
@@ -45,7 +49,7 @@ func (c *Cache) GetShared(keys [][]byte, methods []string, kinds []Kind, tip int
 	var ask [][]byte
 	var idx []int
 	for i, k := range keys {
-		if sharedKind(kinds[i]) {
+		if k != nil && sharedKind(kinds[i]) {
 			ask, idx = append(ask, k), append(idx, i)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/icon-edge/icon-edge/internal/logfmt"
 	"github.com/icon-edge/icon-edge/proxy"
 	"github.com/icon-edge/icon-edge/ratelimit"
+	"github.com/icon-edge/icon-edge/redisstate"
 	"github.com/icon-edge/icon-edge/upstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -45,7 +46,8 @@ type Edge struct {
 	limMetrics   *ratelimit.Metrics
 	cacheMetrics *cache.Metrics
 	bridge       *wsbridge.Bridge
-	admin        *fasthttp.Server // nil unless admin_listen is set
+	redis        *redisstate.Client // nil unless the redis section is set
+	admin        *fasthttp.Server   // nil unless admin_listen is set
 	adminLn      net.Listener
 	served       chan error
 	stopOnce     sync.Once
@@ -158,11 +160,21 @@ func (e *Edge) build() error {
 	if err != nil {
 		return err
 	}
+	if e.redis, err = e.openRedis(); err != nil {
+		return err
+	}
 	pc := cfg.poolConfig()
 	pc.GuardMetrics = guards
 	pc.Metrics = reg
+	if e.redis != nil {
+		pc.Verdicts = e.redis
+	}
 	if e.pool, err = upstream.New(pc, log); err != nil {
 		return err
+	}
+	if e.redis != nil {
+		e.redis.Subscribe(func(node string, backoff time.Duration, byProbe bool) { e.pool.ApplyEjection(node, backoff, byProbe) },
+			e.pool.ApplyTip)
 	}
 	if e.geo, err = newGeo(cfg, e.pool, reg, e); err != nil {
 		return err
@@ -205,6 +217,7 @@ func (e *Edge) proxyOptions(cfg Config) proxy.Options {
 		RequestTimeout: l.RequestTimeout, AttemptTimeout: l.AttemptTimeout, MaxRetries: &l.MaxRetries,
 		DefaultWaitTimeout: l.DefaultWaitTimeout, MaxWaitTimeout: l.MaxWaitTimeout, MaxWaitsPerClient: l.MaxWaitsPerClient,
 		DebugAPI: cfg.DebugAPI, DisabledMethods: cfg.DisabledMethods, AdminOnly: cfg.AdminListen != "",
+		Hedge: cfg.hedgePolicy(),
 	}, Cache: e.cache, Limiter: e.limiter, AccessLog: e.access, Capture: e.capture}
 }
 
@@ -222,7 +235,11 @@ func (e *Edge) newCache(c Cache) (*cache.Cache, error) {
 		e.cacheMetrics = m
 	}
 	depth := c.FinalityDepth
-	return cache.NewWithMetrics(cache.Config{MaxBytes: c.MaxBytes, FinalityDepth: &depth}, e.cacheMetrics)
+	ch, err := cache.NewWithMetrics(cache.Config{MaxBytes: c.MaxBytes, FinalityDepth: &depth}, e.cacheMetrics)
+	if err == nil && e.redis != nil {
+		ch.SetShared(e.redis) // final answers also in the region's Redis
+	}
+	return ch, err
 }
 
 // newLimiter builds the limiter for rl (nil without a ratelimit section),
@@ -238,7 +255,11 @@ func (e *Edge) newLimiter(rl *ratelimit.Config) (*ratelimit.Limiter, error) {
 		}
 		e.limMetrics = m
 	}
-	return ratelimit.NewWithMetrics(*rl, e.limMetrics)
+	lim, err := ratelimit.NewWithMetrics(*rl, e.limMetrics)
+	if err == nil && e.redis != nil {
+		lim.SetShared(e.redis, e.cfg.Redis.OnError == "local") // one budget per client across the region
+	}
+	return lim, err
 }
 
 // newCapture opens the capture for c (nil when no path is set).
@@ -256,6 +277,9 @@ func newCapture(c Capture, reg prometheus.Registerer) (*capture.Writer, error) {
 
 // closeParts releases what build made when the edge never started serving.
 func (e *Edge) closeParts() {
+	if e.redis != nil {
+		e.redis.Close()
+	}
 	if e.bridge != nil {
 		_ = e.bridge.Close()
 	}
@@ -337,6 +361,9 @@ func (e *Edge) shutdown(ctx context.Context, drainDelay time.Duration) error {
 	}
 	e.cancel()
 	e.pool.Close()
+	if e.redis != nil {
+		e.redis.Close() // after the pool: its probes may still publish verdicts
+	}
 	<-e.served
 	// Flush what was logged and captured while requests finished, with a
 	// budget of its own: slow requests may have used up ctx.

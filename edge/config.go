@@ -64,6 +64,11 @@ type Config struct {
 	// CloudflarePoolHealth: read this region's pool health from Cloudflare's
 	// API (once a minute, CLOUDFLARE_API_TOKEN) into metrics.
 	CloudflarePoolHealth bool `yaml:"cloudflare_pool_health"`
+
+	// A region of several replicas (redis.go): shared state through Redis
+	// (nil: none), hedged reads.
+	Redis *Redis `yaml:"redis"`
+	Hedge Hedge  `yaml:"hedge"`
 }
 
 // regionName is this region's name in /region.json and the status page.
@@ -196,6 +201,7 @@ func Defaults() Config {
 			MaxConnsPerIP: 256, BodyTimeout: 5 * time.Second, MaxBodyBytesInFlight: 64 << 20},
 		Shutdown:  Shutdown{DrainDelay: 5 * time.Second, Timeout: 30 * time.Second},
 		Cache:     Cache{Enabled: true, MaxBytes: cache.DefaultMaxBytes, FinalityDepth: cache.DefaultFinalityDepth},
+		Hedge:     HedgeDefaults(),
 		AccessLog: accesslog.DefaultConfig(),
 		// The bridge itself has no total by default; an edge caps it.
 		WebSocket: WebSocket{Enabled: true, MaxConnections: 10000, MaxConnsPerIP: ws.MaxConnsPerIP,
@@ -229,6 +235,10 @@ func LoadFile(path string, into *Config) error {
 	if hasSection(&doc, "ratelimit") && into.RateLimit == nil {
 		d := ratelimit.DefaultConfig()
 		into.RateLimit = &d
+	}
+	if hasSection(&doc, "redis") && into.Redis == nil {
+		d := RedisDefaults()
+		into.Redis = &d
 	}
 	if hasSection(&doc, "cloudflare") && into.Cloudflare == nil {
 		// The section's own defaults (the monitor's) apply, as they do for
@@ -268,6 +278,7 @@ func ApplyEnv(c *Config, getenv func(string) string) {
 	if v := getenv("ICON_EDGE_ES_ADDRESSES"); v != "" {
 		es.Addresses = strings.Split(v, ",")
 	}
+	applyRedisEnv(c, getenv)
 }
 
 // poolConfig maps the file's settings onto the upstream pool.

@@ -35,7 +35,8 @@ func TestConfigurationReferenceMatchesTheCode(t *testing.T) {
 	}
 	defaults := Defaults()
 	rl, cf := ratelimit.DefaultConfig(), cloudflare.Defaults()
-	defaults.RateLimit, defaults.Cloudflare = &rl, &cf
+	rd := RedisDefaults()
+	defaults.RateLimit, defaults.Cloudflare, defaults.Redis = &rl, &cf, &rd
 	for _, k := range Keys() {
 		r, ok := rows[k]
 		if !ok {

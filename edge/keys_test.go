@@ -40,6 +40,11 @@ func tier(field, value string) string {
 	return "ratelimit:\n  tiers:\n    gold: {" + strings.Join(kv, ", ") + "}\n"
 }
 
+// redisWith is a valid redis section with one field set.
+func redisWith(field, value string) string {
+	return "redis:\n  url: redis://127.0.0.1:6379/0\n  " + field + ": " + value + "\n"
+}
+
 // cf is a valid cloudflare section with one field replaced: a top key
 // (hostname), monitor.X or pools.X (in the first pool).
 func cf(field, value string) string {
@@ -221,6 +226,17 @@ func TestEveryKeyRefusesABadValueByName(t *testing.T) {
 		"capture.max_bytes":   {nest("capture.max_bytes", "100"), "", "must be >= 1024, got 100"},
 		"capture.max_files":   {nest("capture.max_files", "0"), "", "must be >= 1, got 0"},
 		"capture.buffer_size": {nest("capture.buffer_size", "-1"), "", "must be >= 1, got -1"},
+
+		"redis.url":                   {nest("redis.url", "http://127.0.0.1:6379"), "", "must be a URL like redis://10.0.2.7:6379/0"},
+		"redis.key_prefix":            {redisWith("key_prefix", `"icon edge:"`), "", `must be non-empty, without spaces or control characters, like "icon-edge:eu:", got "icon edge:"`},
+		"redis.timeout":               {redisWith("timeout", "1m"), "", "must be a positive duration up to 5s, like 20ms"},
+		"redis.on_error":              {redisWith("on_error", "open"), "", `must be local (fall back to this replica's state) or deny (refuse with 503), got "open"`},
+		"redis.cache_ttl":             {redisWith("cache_ttl", "0s"), "", "must be a positive duration"},
+		"redis.cache_max_entry_bytes": {redisWith("cache_max_entry_bytes", "0"), "", "must be >= 1, got 0"},
+		"hedge.enabled":               {nest("hedge.enabled", "[true]"), "", "must be true or false, got a list"},
+		"hedge.delay":                 {"hedge:\n  enabled: true\n  delay: -1ms\n", "", "must not be negative, got -1ms"},
+		"hedge.quantile":              {"hedge:\n  enabled: true\n  quantile: 1.5\n", "", "must be in [0, 1), e.g. 0.95 (0: the fixed delay alone), got 1.5"},
+		"hedge.max_share":             {"hedge:\n  enabled: true\n  max_share: 0\n", "", "must be in (0, 1], e.g. 0.05, got 0"},
 	}
 	keys := Keys()
 	for _, k := range keys {

@@ -33,7 +33,7 @@ func (c *Config) Validate() error {
 	if c.RateLimit != nil {
 		errs = append(errs, confkey.In("ratelimit", c.RateLimit.Validate()))
 	}
-	errs = append(errs, c.validateGeo())
+	errs = append(errs, c.validateGeo(), c.validateShared())
 	return errors.Join(errs...)
 }
 

@@ -14,6 +14,9 @@ import (
 var (
 	errRateLimited = icon.NewError(icon.CodeServerError, "ServerError: rate limit exceeded; retry later")
 	errForbidden   = icon.NewError(icon.CodeServerError, "ServerError: forbidden")
+	// errLimitsUnavailable: the region's shared budgets (Redis) cannot be
+	// checked and redis.on_error is deny.
+	errLimitsUnavailable = icon.NewError(icon.CodeServerError, "ServerError: rate limits unavailable; retry later")
 )
 
 // admit applies access control and the client's budgets to the whole request
@@ -72,6 +75,9 @@ func (s *Server) refuse(x *exchange, first *call, d ratelimit.Decision) bool {
 	case d.HTTPStatus() == fasthttp.StatusTooManyRequests:
 		e = errRateLimited
 		x.ctx.Response.Header.Set("Retry-After", strconv.Itoa(max(d.RetryAfterSeconds(), 1)))
+	case d.HTTPStatus() == fasthttp.StatusServiceUnavailable:
+		e = errLimitsUnavailable
+		x.ctx.Response.Header.Set("Retry-After", strconv.Itoa(max(d.RetryAfterSeconds(), 1)))
 	}
 	var m *method
 	if first != nil {
@@ -95,7 +101,7 @@ func (s *Server) admitUpgrade(ctx *fasthttp.RequestCtx, lim *ratelimit.Limiter) 
 	if d.OK {
 		return true
 	}
-	if d.HTTPStatus() == fasthttp.StatusTooManyRequests {
+	if st := d.HTTPStatus(); st == fasthttp.StatusTooManyRequests || st == fasthttp.StatusServiceUnavailable {
 		ctx.Response.Header.Set("Retry-After", strconv.Itoa(max(d.RetryAfterSeconds(), 1)))
 	}
 	s.text(ctx, d.HTTPStatus(), d.Reason)

@@ -36,6 +36,9 @@ func (s *Server) serveBatch(x *exchange) {
 			reads = append(reads, c)
 		}
 	}
+	if x.st.cache != nil {
+		reads = sharedBatchItems(x.st.cache, reads, tip)
+	}
 	s.forwardBatch(x, reads, singles)
 	if x.st.cache != nil {
 		s.storeBatchAnswers(x, tip)

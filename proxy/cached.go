@@ -147,3 +147,27 @@ func (s *Server) storeBatchAnswers(x *exchange, tip int64) {
 		}
 	}
 }
+
+// sharedBatchItems asks the cache's second level (the region's Redis, when
+// configured) in one round trip for the batch reads that missed locally, and
+// returns those still to be sent to a node.
+func sharedBatchItems(ch *cache.Cache, reads []*call, tip int64) []*call {
+	if !ch.HasShared() {
+		return reads
+	}
+	keys, methods, kinds := make([][]byte, len(reads)), make([]string, len(reads)), make([]cache.Kind, len(reads))
+	for i, c := range reads {
+		keys[i], methods[i], kinds[i] = c.cacheKey, c.method.Name, c.cacheKind
+	}
+	got := ch.GetShared(keys, methods, kinds, tip)
+	left := reads[:0]
+	for i, c := range reads {
+		if got[i] != nil {
+			c.answer = icon.AppendResponseResult(nil, c.id, got[i])
+			c.cacheHit = true
+			continue
+		}
+		left = append(left, c)
+	}
+	return left
+}

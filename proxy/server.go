@@ -66,6 +66,9 @@ type Config struct {
 	// AdminOnly moves /metrics and /status.json off the public handler (they
 	// name internal node addresses); AdminHandler serves them instead.
 	AdminOnly bool
+	// Hedge sends slow idempotent reads to a second node as well (zero: off).
+	// Writes and wait methods are never hedged.
+	Hedge upstream.HedgePolicy
 }
 
 // DefaultMaxRetries is how many other nodes a failed read may try.
@@ -168,6 +171,10 @@ type Server struct {
 	log      *slog.Logger
 	metrics  *metrics
 	byMethod map[string]*methodMetrics // every method's metrics, enabled or not
+	// Recent read latencies per method (and for read chunks), which hedging
+	// judges slowness by; kept across reloads like the metrics.
+	latencies      map[string]*upstream.Latencies
+	chunkLatencies *upstream.Latencies
 	parsers  fastjson.ParserPool
 	draining atomic.Bool
 	promHTTP fasthttp.RequestHandler
@@ -199,6 +206,10 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s.byMethod = map[string]*methodMetrics{}
+	s.latencies, s.chunkLatencies = map[string]*upstream.Latencies{}, upstream.NewLatencies()
+	for _, m := range routing.Methods() {
+		s.latencies[m.Name] = upstream.NewLatencies()
+	}
 	for _, m := range routing.Methods() {
 		s.byMethod[m.Name] = s.metrics.forMethod(m.Name)
 	}

@@ -41,14 +41,19 @@ func (s *Server) settingsFor(o Options) *settings {
 		if disabled[rm.Name] {
 			continue // answered -32601, as if goloop had no such method
 		}
-		st.methods[rm.Name] = &method{Method: rm, policy: st.policyFor(rm), metrics: s.methodMetrics(rm.Name)}
+		st.methods[rm.Name] = &method{Method: rm, policy: st.policyFor(rm, s.latencies[rm.Name]), metrics: s.methodMetrics(rm.Name)}
 	}
 	st.chunk = upstream.Policy{Retries: st.retries, AttemptTimeout: cfg.AttemptTimeout}
+	if cfg.Hedge.On() { // a chunk holds only reads (batch.go)
+		st.chunk.Hedge = cfg.Hedge
+		st.chunk.Hedge.Latencies = s.chunkLatencies
+	}
 	return st
 }
 
-// policyFor turns a method's facts into the attempt loop's rules.
-func (st *settings) policyFor(m *routing.Method) upstream.Policy {
+// policyFor turns a method's facts into the attempt loop's rules; lat is
+// where the method's read latencies are kept for hedging.
+func (st *settings) policyFor(m *routing.Method, lat *upstream.Latencies) upstream.Policy {
 	p := upstream.Policy{Retries: st.retries, AttemptTimeout: st.cfg.AttemptTimeout, Long: m.Wait}
 	if m.Kind == routing.Write {
 		// A write attempt that times out cannot be retried anyway, so it gets
@@ -57,6 +62,10 @@ func (st *settings) policyFor(m *routing.Method) upstream.Policy {
 	}
 	if m.RetryNotFound {
 		p.NotFound = upstream.NotFoundAskAhead
+	}
+	if m.Kind == routing.Read && !m.Wait && st.cfg.Hedge.On() {
+		p.Hedge = st.cfg.Hedge
+		p.Hedge.Latencies = lat // judged against its own method's latencies
 	}
 	return p
 }
