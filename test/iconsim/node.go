@@ -18,6 +18,10 @@ type Faults struct {
 	LagBlocks *int64 `json:"lag_blocks,omitempty"`
 	// LatencyMS delays every JSON-RPC answer (and websocket handshake).
 	LatencyMS *int64 `json:"latency_ms,omitempty"`
+	// SlowMS delays a SlowRate fraction (0..1) of JSON-RPC HTTP requests by
+	// this much more: a node with slow moments, as hedged reads are for.
+	SlowMS   *int64   `json:"slow_ms,omitempty"`
+	SlowRate *float64 `json:"slow_rate,omitempty"`
 	// ErrorRate is the fraction (0..1) of JSON-RPC HTTP requests answered
 	// with HTTP 500 and a -32603 JSON-RPC error instead of being served.
 	ErrorRate *float64 `json:"error_rate,omitempty"`
@@ -32,6 +36,8 @@ type Faults struct {
 type FaultState struct {
 	LagBlocks int64   `json:"lag_blocks"`
 	LatencyMS int64   `json:"latency_ms"`
+	SlowMS    int64   `json:"slow_ms"`
+	SlowRate  float64 `json:"slow_rate"`
 	ErrorRate float64 `json:"error_rate"`
 	Down      bool    `json:"down"`
 	Stall     bool    `json:"stall"`
@@ -62,6 +68,8 @@ type Node struct {
 	lag       atomic.Int64
 	stalledAt atomic.Int64 // -1 when not stalled
 	latency   atomic.Int64 // ms
+	slowMS    atomic.Int64
+	slowRate  atomic.Uint64 // float64 bits
 	errRate   atomic.Uint64
 	down      atomic.Bool
 
@@ -137,11 +145,13 @@ func (n *Node) SetFaults(f Faults) {
 		n.latency.Store(max(*f.LatencyMS, 0))
 	}
 	if f.ErrorRate != nil {
-		r := *f.ErrorRate
-		if math.IsNaN(r) || r < 0 {
-			r = 0
-		}
-		n.errRate.Store(math.Float64bits(min(r, 1)))
+		n.errRate.Store(math.Float64bits(fraction(*f.ErrorRate)))
+	}
+	if f.SlowMS != nil {
+		n.slowMS.Store(max(*f.SlowMS, 0))
+	}
+	if f.SlowRate != nil {
+		n.slowRate.Store(math.Float64bits(fraction(*f.SlowRate)))
 	}
 	if f.Down != nil {
 		n.down.Store(*f.Down)
@@ -151,10 +161,19 @@ func (n *Node) SetFaults(f Faults) {
 	}
 }
 
+// fraction clamps r to [0, 1] (NaN: 0).
+func fraction(r float64) float64 {
+	if math.IsNaN(r) || r < 0 {
+		return 0
+	}
+	return min(r, 1)
+}
+
 // Faults returns the node's current faults.
 func (n *Node) Faults() FaultState {
 	return FaultState{
 		LagBlocks: n.lag.Load(), LatencyMS: n.latency.Load(),
+		SlowMS: n.slowMS.Load(), SlowRate: math.Float64frombits(n.slowRate.Load()),
 		ErrorRate: math.Float64frombits(n.errRate.Load()),
 		Down:      n.down.Load(), Stall: n.stalledAt.Load() >= 0,
 	}
@@ -237,7 +256,11 @@ func (n *Node) injectFaults(w http.ResponseWriter, r *http.Request) bool {
 		failDown(w)
 		return false
 	}
-	if ms := n.latency.Load(); ms > 0 {
+	ms := n.latency.Load()
+	if rate := math.Float64frombits(n.slowRate.Load()); rate > 0 && r.Header.Get("Upgrade") == "" && rand.Float64() < rate {
+		ms += n.slowMS.Load()
+	}
+	if ms > 0 {
 		t := time.NewTimer(time.Duration(ms) * time.Millisecond)
 		select {
 		case <-t.C:

@@ -357,3 +357,33 @@ func TestRawControlCharacterIsAParseError(t *testing.T) {
 		t.Fatalf("whitespace between tokens: %d %s", r.Status, r.Body)
 	}
 }
+
+func TestSlowFaultDelaysAShareOfRequests(t *testing.T) {
+	c := startCluster(t, 1)
+	base := c.URLs()[0]
+	res, err := http.Post(base+"/_sim/faults", "application/json", strings.NewReader(`{"slow_ms":150,"slow_rate":0.5}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s Stats
+	_ = json.NewDecoder(res.Body).Decode(&s)
+	res.Body.Close()
+	if s.Faults.SlowMS != 150 || s.Faults.SlowRate != 0.5 {
+		t.Fatalf("faults %+v", s.Faults)
+	}
+	slow := 0
+	const n = 40
+	for range n {
+		start := time.Now()
+		if r := post(t, base+"/api/v3", rpc("icx_getLastBlock", "")); r.Status != 200 {
+			t.Fatalf("%d %s", r.Status, r.Body)
+		}
+		if time.Since(start) >= 150*time.Millisecond {
+			slow++
+		}
+	}
+	// Binomial(40, 0.5): outside 8..32 with probability below 1e-4.
+	if slow < 8 || slow > 32 {
+		t.Fatalf("%d of %d requests slow at slow_rate 0.5", slow, n)
+	}
+}
