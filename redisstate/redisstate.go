@@ -117,7 +117,10 @@ type Client struct {
 	lastErr [len(ops)]atomic.Pointer[string] // the latest of them
 
 	gcra *rueidis.Lua
-	pub  chan string
+	// woken is signalled when Redis becomes usable, so the subscriber does
+	// not wait a health interval to resubscribe (pub/sub keeps nothing).
+	woken chan struct{}
+	pub   chan string
 	puts chan cachePut
 	subs atomic.Pointer[subscriber]
 
@@ -169,7 +172,7 @@ func Open(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Client, err
 	var id [8]byte
 	_, _ = rand.Read(id[:])
 	c := &Client{cfg: cfg, opt: opt, log: log, id: hex.EncodeToString(id[:]),
-		gcra: rueidis.NewLuaScript(gcraScript),
+		gcra: rueidis.NewLuaScript(gcraScript), woken: make(chan struct{}, 1),
 		pub:  make(chan string, 256), puts: make(chan cachePut, 1024)}
 	errs := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "icon_edge_redis_errors_total",
@@ -291,6 +294,10 @@ func (c *Client) check() {
 	}
 	c.fails.Store(0)
 	if c.up.CompareAndSwap(false, true) {
+		select {
+		case c.woken <- struct{}{}:
+		default:
+		}
 		c.log.Info("redis reachable: sharing limits, final answers and node verdicts with the region's replicas",
 			"addr", strings.Join(c.opt.InitAddress, ","), "key_prefix", c.cfg.KeyPrefix)
 	}

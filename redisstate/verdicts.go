@@ -102,7 +102,8 @@ func (c *Client) subscribeLoop() {
 		select {
 		case <-c.ctx.Done():
 			return
-		case <-t.C: // resubscribe once Redis is back
+		case <-c.woken: // Redis is back: resubscribe at once
+		case <-t.C:
 		}
 	}
 }
