@@ -121,8 +121,8 @@ type Client struct {
 	// not wait a health interval to resubscribe (pub/sub keeps nothing).
 	woken chan struct{}
 	pub   chan string
-	puts chan cachePut
-	subs atomic.Pointer[subscriber]
+	puts  chan cachePut
+	subs  atomic.Pointer[subscriber]
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -173,7 +173,7 @@ func Open(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Client, err
 	_, _ = rand.Read(id[:])
 	c := &Client{cfg: cfg, opt: opt, log: log, id: hex.EncodeToString(id[:]),
 		gcra: rueidis.NewLuaScript(gcraScript), woken: make(chan struct{}, 1),
-		pub:  make(chan string, 256), puts: make(chan cachePut, 1024)}
+		pub: make(chan string, 256), puts: make(chan cachePut, 1024)}
 	errs := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "icon_edge_redis_errors_total",
 		Help: "Redis operations that failed or timed out (the edge then applied on_error), by operation.",
