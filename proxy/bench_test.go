@@ -129,3 +129,12 @@ func BenchmarkEdgeCacheHit(b *testing.B) {
 func BenchmarkEdgeRejectInvalid(b *testing.B) {
 	benchHandler(b, newTestServer(b, Config{}), `{"jsonrpc":"2.0","id":1,"method":"icx_noSuchMethod"}`, 400)
 }
+
+// BenchmarkEdgeSingleReadHedged is the same read with hedging on (the node
+// answers long before the hedge delay): the cost of being ready to hedge.
+func BenchmarkEdgeSingleReadHedged(b *testing.B) {
+	s := benchServer(b, benchNode(b), func(o *Options) {
+		o.Config.Hedge = upstream.HedgePolicy{Delay: time.Second, MaxShare: 0.05}
+	})
+	benchHandler(b, s, lastBlockCall, 200)
+}

@@ -187,10 +187,8 @@ type clientKey struct {
 type buckets struct {
 	read  *rate.Limiter
 	write *rate.Limiter // created on the client's first write
-	// With a shared store: the budgets' keys there, and what this replica
-	// last learned of their theoretical arrival times (shared.go).
-	keys [2]string
-	tat  [2]atomic.Int64
+	// shared is set with a shared store (shared.go).
+	shared *sharedBuckets
 }
 
 type clientShard struct {
@@ -485,7 +483,7 @@ func (l *Limiter) bucket(c Client, write bool) (*buckets, *rate.Limiter) {
 	if !ok {
 		b = &buckets{read: rate.NewLimiter(c.tier.rps, c.tier.burst)}
 		if l.shared != nil {
-			b.keys = sharedKeys(k)
+			b.shared = &sharedBuckets{keys: sharedKeys(k)}
 		}
 		if !s.lru.Add(k, b) {
 			s.n.Add(1)

@@ -49,6 +49,13 @@ func (l *Limiter) SetShared(s Shared, onErrorLocal bool) {
 	l.shared, l.sharedLocal = s, onErrorLocal
 }
 
+// sharedBuckets is what a replica keeps of a client's shared budgets: their
+// keys in the store, and the last theoretical arrival times it learned.
+type sharedBuckets struct {
+	keys [2]string
+	tat  [2]atomic.Int64
+}
+
 // sharedKeys names a client's read and write budgets in the store.
 func sharedKeys(k clientKey) [2]string {
 	id := "ip:" + k.addr.String()
@@ -69,7 +76,8 @@ func (l *Limiter) takeShared(c Client, b *buckets, n int, write bool, burst int)
 	now := l.now()
 	nowNS := now.UnixNano()
 	tol := int64(burst) * int64(interval)
-	if over := max(b.tat[i].Load()-nowNS, 0) + int64(n)*int64(interval) - tol; over > 0 {
+	sb := b.shared
+	if over := max(sb.tat[i].Load()-nowNS, 0) + int64(n)*int64(interval) - tol; over > 0 {
 		d := l.reject(c, rRate)
 		d.RetryAfter = time.Duration(over)
 		return d
@@ -77,12 +85,12 @@ func (l *Limiter) takeShared(c Client, b *buckets, n int, write bool, burst int)
 	if !l.shared.Available() {
 		return l.storeFailed(c, b, n, write)
 	}
-	v, err := l.shared.Take(b.keys[i], n, interval, burst)
+	v, err := l.shared.Take(sb.keys[i], n, interval, burst)
 	if err != nil {
 		return l.storeFailed(c, b, n, write)
 	}
 	// The store's "now" came after ours: now + Ahead is at most the real TAT.
-	raise(&b.tat[i], nowNS+int64(v.Ahead))
+	raise(&sb.tat[i], nowNS+int64(v.Ahead))
 	if v.OK {
 		return Decision{OK: true}
 	}

@@ -107,8 +107,10 @@ func (p *Pool) Send(need Need, req *fasthttp.Request, resp *fasthttp.Response, d
 			a.Deadline = earlier(deadline, time.Now().Add(pol.AttemptTimeout))
 		}
 		if hedge && attempt == 0 {
-			res.Outcome, res.Err, n = p.sendHedged(n, need, &tried, req, resp, a, &pol, deadline)
-			if len(tried) > 1 {
+			var second *Node
+			res.Outcome, res.Err, n, second = p.sendHedged(n, need, tried, req, resp, a, &pol, deadline)
+			if second != nil {
+				tried = append(tried, second)
 				res.Hedged = true
 				attempt++ // the hedge used one of the retries
 			}

@@ -156,10 +156,10 @@ func (p *Pool) timedDo(n *Node, req *fasthttp.Request, resp *fasthttp.Response, 
 // sendHedged runs the first attempt of a hedged read on n: if n has not
 // answered after the hedge delay, the same read goes to a second node that
 // meets need (and is not in tried), and the first answer wins. It returns
-// the outcome the attempt loop goes on with and the node that gave it, and
-// appends a hedge's node to tried.
-func (p *Pool) sendHedged(n *Node, need Need, tried *[]*Node, req *fasthttp.Request, resp *fasthttp.Response,
-	a Attempt, pol *Policy, deadline time.Time) (Outcome, error, *Node) {
+// the outcome the attempt loop goes on with, the node that gave it, and the
+// hedge's node (nil when there was no hedge).
+func (p *Pool) sendHedged(n *Node, need Need, tried []*Node, req *fasthttp.Request, resp *fasthttp.Response,
+	a Attempt, pol *Policy, deadline time.Time) (Outcome, error, *Node, *Node) {
 	h := &pol.Hedge
 	lat := h.Latencies
 	if lat == nil {
@@ -169,7 +169,7 @@ func (p *Pool) sendHedged(n *Node, need Need, tried *[]*Node, req *fasthttp.Requ
 	d := p.hedgeDelay(h, now)
 	if d <= 0 || !now.Add(d).Before(a.Deadline) {
 		o, err := p.timedDo(n, req, resp, a, lat)
-		return o, err, n
+		return o, err, n, nil
 	}
 	r := hedgeRuns.Get().(*hedgeRun)
 	r.refs.Store(1)
@@ -180,7 +180,7 @@ func (p *Pool) sendHedged(n *Node, need Need, tried *[]*Node, req *fasthttp.Requ
 	case first := <-r.done:
 		r.timer.Stop()
 		r.resps[first.i].CopyTo(resp)
-		return first.outcome, first.err, first.node
+		return first.outcome, first.err, first.node, nil
 	case <-r.timer.C:
 	}
 	var second *Node
@@ -188,7 +188,7 @@ func (p *Pool) sendHedged(n *Node, need Need, tried *[]*Node, req *fasthttp.Requ
 	case !p.spendHedge():
 		p.countHedge(HedgeSkippedCap)
 	default:
-		if second = p.Pick(need, *tried); second == nil {
+		if second = p.Pick(need, tried); second == nil {
 			p.hedgeCredit.Add(hedgeUnit) // not spent after all
 			p.countHedge(HedgeSkippedNoNode)
 		}
@@ -196,9 +196,8 @@ func (p *Pool) sendHedged(n *Node, need Need, tried *[]*Node, req *fasthttp.Requ
 	if second == nil {
 		first := <-r.done
 		r.resps[first.i].CopyTo(resp)
-		return first.outcome, first.err, first.node
+		return first.outcome, first.err, first.node, nil
 	}
-	*tried = append(*tried, second)
 	a2 := Attempt{Deadline: deadline}
 	if pol.AttemptTimeout > 0 {
 		a2.Deadline = earlier(deadline, time.Now().Add(pol.AttemptTimeout))
@@ -216,7 +215,7 @@ func (p *Pool) sendHedged(n *Node, need Need, tried *[]*Node, req *fasthttp.Requ
 		p.countHedge(HedgeLost)
 	}
 	r.resps[win.i].CopyTo(resp)
-	return win.outcome, win.err, win.node
+	return win.outcome, win.err, win.node, second
 }
 
 // Latencies is a decaying histogram of read latencies, cheap to feed from
