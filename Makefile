@@ -7,7 +7,7 @@ CMDS     := $(notdir $(wildcard cmd/*))
 # Packages: everything with Go files.
 PKGS     := ./...
 
-.PHONY: all build build-static test test-short test-hardening demo demo-geo bench bench-locust bench-restore report-screenshot lint fuzz clean infra-check check-config
+.PHONY: all build build-static test test-short test-hardening demo demo-geo bench bench-locust bench-restore bench-redis report-screenshot lint fuzz clean infra-check check-config
 
 all: build
 
@@ -55,12 +55,18 @@ bench: build
 	./scripts/bench.sh
 	$(GO) test -run '^$$' -bench . -benchmem ./loadtest/...
 	$(MAKE) --no-print-directory bench-restore
+	$(MAKE) --no-print-directory bench-redis
 
 # Node agent fast sync: restores a generated snapshot (BENCH_RESTORE_BYTES, default 2GiB, on disk
 # under BENCH_RESTORE_DIR or $$TMPDIR, removed afterwards) from an in-process S3 server and prints its
 # throughput against the same run's ceilings (parallel GETs, sequential disk write).
 bench-restore:
 	$(GO) run ./snapshot/benchrestore
+
+# A region sharing limits and answers through Redis vs a replica on its own, same run:
+# throughput and p50/p99 ratios with PASS/FAIL against the targets (needs wrk and redis-server).
+bench-redis: build
+	./scripts/bench-redis.sh
 
 # How far icon-loadtest outruns Locust on the same cores (apt-get install python3-locust).
 bench-locust: build

@@ -70,6 +70,9 @@ var exportedMetrics = []string{
 	"icon_edge_peer_polls_total",
 	"icon_edge_region_failover_total",
 	"icon_edge_cloudflare_pool_healthy",
+	"icon_edge_hedges_total",
+	"icon_edge_redis_errors_total",
+	"icon_edge_redis_up",
 }
 
 var histograms = []string{"icon_edge_request_duration_seconds"}
