@@ -19,12 +19,23 @@ import (
 // bound of the real one: a call this bound already refuses would be refused
 // by the store as well. That is the local pre-check: a client far over its
 // budget is refused here without a round trip.
+//
+// A client whose budget is large (an API key allowed thousands of calls a
+// second) would cost a round trip per call for nothing; a replica therefore
+// takes a little more than the call needs, up to leaseWindow of the budget's
+// rate (never more than a tenth of its burst), and spends the rest on the
+// client's next calls without asking. Leased tokens come out of the shared
+// budget like any others, so the region never admits more than one budget;
+// what a replica leased and its client never used (at most leaseWindow's
+// worth per replica, gone after leaseTTL) is admitted by nobody. At the
+// default 50 calls/s the lease is empty: every call is one round trip.
 
 // Shared enforces budgets across replicas.
 type Shared interface {
-	// Take charges n tokens to the budget key, of one token per interval
-	// with a burst of burst tokens.
-	Take(key string, n int, interval time.Duration, burst int) (SharedVerdict, error)
+	// Take charges need tokens to the budget key, of one token per interval
+	// with a burst of burst tokens, and up to want tokens when the budget
+	// has them (the caller leases the rest).
+	Take(key string, need, want int, interval time.Duration, burst int) (SharedVerdict, error)
 	// Available is false while the store is known to be unreachable, so
 	// callers apply on_error without waiting for a timeout.
 	Available() bool
@@ -33,6 +44,8 @@ type Shared interface {
 // SharedVerdict is the store's answer to Take.
 type SharedVerdict struct {
 	OK bool
+	// Taken is the tokens charged (need, or more up to want).
+	Taken int
 	// Ahead: after the call the budget's TAT lies this far past the store's
 	// clock (0: the bucket is full).
 	Ahead time.Duration
@@ -52,8 +65,40 @@ func (l *Limiter) SetShared(s Shared, onErrorLocal bool) {
 // sharedBuckets is what a replica keeps of a client's shared budgets: their
 // keys in the store, and the last theoretical arrival times it learned.
 type sharedBuckets struct {
-	keys [2]string
-	tat  [2]atomic.Int64
+	keys       [2]string
+	tat        [2]atomic.Int64
+	lease      [2]atomic.Int64 // tokens taken from the store and not spent yet
+	leaseUntil [2]atomic.Int64 // unix ns; an older lease is dropped
+}
+
+const (
+	leaseWindow = 10 * time.Millisecond
+	leaseTTL    = time.Second
+)
+
+// leaseExtra is how many tokens beyond a call's own a replica asks for.
+func leaseExtra(rps float64, burst int) int {
+	return min(int(rps*leaseWindow.Seconds()), burst/10)
+}
+
+// spendLease takes n leased tokens; false when the lease has fewer or expired.
+func (sb *sharedBuckets) spendLease(i, n int, nowNS int64) bool {
+	if sb.lease[i].Load() < int64(n) {
+		return false
+	}
+	if sb.leaseUntil[i].Load() < nowNS {
+		sb.lease[i].Store(0)
+		return false
+	}
+	for {
+		cur := sb.lease[i].Load()
+		if cur < int64(n) {
+			return false
+		}
+		if sb.lease[i].CompareAndSwap(cur, cur-int64(n)) {
+			return true
+		}
+	}
 }
 
 // sharedKeys names a client's read and write budgets in the store.
@@ -77,6 +122,9 @@ func (l *Limiter) takeShared(c Client, b *buckets, n int, write bool, burst int)
 	nowNS := now.UnixNano()
 	tol := int64(burst) * int64(interval)
 	sb := b.shared
+	if sb.spendLease(i, n, nowNS) {
+		return Decision{OK: true}
+	}
 	if over := max(sb.tat[i].Load()-nowNS, 0) + int64(n)*int64(interval) - tol; over > 0 {
 		d := l.reject(c, rRate)
 		d.RetryAfter = time.Duration(over)
@@ -85,13 +133,17 @@ func (l *Limiter) takeShared(c Client, b *buckets, n int, write bool, burst int)
 	if !l.shared.Available() {
 		return l.storeFailed(c, b, n, write)
 	}
-	v, err := l.shared.Take(sb.keys[i], n, interval, burst)
+	v, err := l.shared.Take(sb.keys[i], n, n+leaseExtra(float64(rps), burst), interval, burst)
 	if err != nil {
 		return l.storeFailed(c, b, n, write)
 	}
 	// The store's "now" came after ours: now + Ahead is at most the real TAT.
 	raise(&sb.tat[i], nowNS+int64(v.Ahead))
 	if v.OK {
+		if extra := v.Taken - n; extra > 0 {
+			sb.leaseUntil[i].Store(nowNS + int64(leaseTTL))
+			sb.lease[i].Add(int64(extra))
+		}
 		return Decision{OK: true}
 	}
 	d := l.reject(c, rRate)

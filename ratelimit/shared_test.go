@@ -20,9 +20,9 @@ type countingStore struct {
 	takes atomic.Int64
 }
 
-func (s *countingStore) Take(key string, n int, interval time.Duration, burst int) (ratelimit.SharedVerdict, error) {
+func (s *countingStore) Take(key string, need, want int, interval time.Duration, burst int) (ratelimit.SharedVerdict, error) {
 	s.takes.Add(1)
-	return s.Client.Take(key, n, interval, burst)
+	return s.Client.Take(key, need, want, interval, burst)
 }
 
 // replica is one edge's limiter with its own connection to the shared Redis.
@@ -155,5 +155,40 @@ func TestOnErrorDenyRefusesWith503(t *testing.T) {
 			t.Fatal("still refused after Redis came back")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A client with a large budget leases tokens: far fewer round trips than
+// calls, and the region still never admits more than one budget.
+func TestLeasesCutRoundTripsButNotTheBudget(t *testing.T) {
+	srv := redistest.Start(t)
+	cfg := ratelimit.Config{Enabled: true, RequestsPerSecond: 1000, Burst: 100} // leases of 10 tokens
+	var reps []*ratelimit.Limiter
+	var stores []*countingStore
+	for range 3 {
+		l, s := replica(t, srv, cfg, true)
+		reps, stores = append(reps, l), append(stores, s)
+	}
+	admitted := 0
+	start := time.Now()
+	for i := range 900 {
+		l := reps[i%3]
+		if l.Admit(l.Identify(client, nil), "icx_getLastBlock", false).OK {
+			admitted++
+		}
+	}
+	elapsed := time.Since(start)
+	budget := 100 + 1000*elapsed.Seconds()
+	takes := stores[0].takes.Load() + stores[1].takes.Load() + stores[2].takes.Load()
+	t.Logf("admitted %d of 900 in %v (one budget: %.0f) with %d round trips", admitted, elapsed, budget, takes)
+	if float64(admitted) > budget+1 {
+		t.Fatalf("admitted %d, over one budget of %.0f", admitted, budget)
+	}
+	// Unused leases (at most 10 tokens per replica) are all that may go missing.
+	if float64(admitted) < min(900, budget)-3*10-1 {
+		t.Fatalf("admitted %d, want about %.0f", admitted, min(900, budget))
+	}
+	if takes*4 > int64(admitted) {
+		t.Fatalf("%d round trips for %d admitted calls: leases did not cut them", takes, admitted)
 	}
 }

@@ -8,36 +8,42 @@ import (
 	"github.com/icon-edge/icon-edge/ratelimit"
 )
 
-// gcraScript charges ARGV[3] tokens to the budget KEYS[1] with GCRA: the key
-// holds the theoretical arrival time (TAT, µs on Redis's clock) of the next
-// call at one token per ARGV[1] µs, with a tolerance of ARGV[2] µs (burst ×
-// interval). Redis's clock is the one clock every replica shares. A refused
-// call changes nothing; the key expires when the bucket is full again.
-// Returns {admitted 0|1, TAT − now after the call, retry-after} in µs.
+// gcraScript charges the budget KEYS[1] with GCRA: the key holds the
+// theoretical arrival time (TAT, µs on Redis's clock) of the next call at one
+// token per ARGV[1] µs, with a tolerance of ARGV[2] µs (burst × interval).
+// Redis's clock is the one clock every replica shares. The call needs
+// ARGV[3] tokens and takes up to ARGV[4] when the budget has them (the rest
+// is the caller's lease). A refused call changes nothing; the key expires
+// when the bucket is full again.
+// Returns {tokens taken (0: refused), TAT − now after the call, retry-after},
+// times in µs.
 const gcraScript = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
-local n = tonumber(ARGV[3])
+local need = tonumber(ARGV[3])
+local want = tonumber(ARGV[4])
 local v = redis.call('GET', KEYS[1])
 local tat = now
 if v then
   tat = math.max(tonumber(v), now)
 end
-local new = tat + n * interval
-if new - now > tolerance then
-  return {0, tat - now, new - now - tolerance}
+local avail = math.floor((tolerance - (tat - now)) / interval)
+if avail < need then
+  return {0, tat - now, tat + need * interval - now - tolerance}
 end
+local take = math.min(want, avail)
+local new = tat + take * interval
 redis.call('SET', KEYS[1], string.format('%.0f', new), 'PX', math.ceil((new - now) / 1000) + 1)
-return {1, new - now, 0}
+return {take, new - now, 0}
 `
 
 var errGCRAReply = errors.New("redis: unexpected GCRA reply")
 
-// Take charges n tokens to the budget key (ratelimit.Shared): one round trip,
-// bounded by the timeout.
-func (c *Client) Take(key string, n int, interval time.Duration, burst int) (ratelimit.SharedVerdict, error) {
+// Take charges need tokens, and up to want, to the budget key
+// (ratelimit.Shared): one round trip, bounded by the timeout.
+func (c *Client) Take(key string, need, want int, interval time.Duration, burst int) (ratelimit.SharedVerdict, error) {
 	cl := c.client()
 	if cl == nil {
 		return ratelimit.SharedVerdict{}, errDown
@@ -46,7 +52,7 @@ func (c *Client) Take(key string, n int, interval time.Duration, burst int) (rat
 	ctx, cancel := c.opCtx()
 	defer cancel()
 	res, err := c.gcra.Exec(ctx, cl, []string{c.cfg.KeyPrefix + key},
-		[]string{strconv.FormatInt(iv, 10), strconv.FormatInt(iv*int64(burst), 10), strconv.Itoa(n)}).ToArray()
+		[]string{strconv.FormatInt(iv, 10), strconv.FormatInt(iv*int64(burst), 10), strconv.Itoa(need), strconv.Itoa(max(want, need))}).ToArray()
 	if err == nil && len(res) != 3 {
 		err = errGCRAReply
 	}
@@ -59,7 +65,7 @@ func (c *Client) Take(key string, n int, interval time.Duration, burst int) (rat
 		return ratelimit.SharedVerdict{}, err
 	}
 	c.ok()
-	return ratelimit.SharedVerdict{OK: v[0] == 1, Ahead: time.Duration(v[1]) * time.Microsecond,
+	return ratelimit.SharedVerdict{OK: v[0] >= int64(need), Taken: int(v[0]), Ahead: time.Duration(v[1]) * time.Microsecond,
 		RetryAfter: time.Duration(v[2]) * time.Microsecond}, nil
 }
 

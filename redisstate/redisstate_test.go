@@ -74,7 +74,7 @@ func TestGCRAIsOneBudgetForEveryReplica(t *testing.T) {
 		if i%2 == 1 {
 			c = b
 		}
-		v, err := c.Take("rl:{ip:192.0.2.1}:r", 1, interval, burst)
+		v, err := c.Take("rl:{ip:192.0.2.1}:r", 1, 1, interval, burst)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,17 +88,17 @@ func TestGCRAIsOneBudgetForEveryReplica(t *testing.T) {
 		t.Fatalf("two replicas admitted %d calls from one budget of %d", admitted, burst)
 	}
 	// A call dearer than what is left is refused without using any of it.
-	v, err := a.Take("rl:{ip:192.0.2.2}:r", 3, interval, burst)
+	v, err := a.Take("rl:{ip:192.0.2.2}:r", 3, 3, interval, burst)
 	if err != nil || !v.OK {
 		t.Fatalf("first call of 3: %+v %v", v, err)
 	}
 	if v.Ahead < 3*interval-time.Second || v.Ahead > 3*interval {
 		t.Fatalf("ahead after 3 tokens = %v, want 3 intervals", v.Ahead)
 	}
-	if v, _ := b.Take("rl:{ip:192.0.2.2}:r", 3, interval, burst); v.OK {
+	if v, _ := b.Take("rl:{ip:192.0.2.2}:r", 3, 3, interval, burst); v.OK {
 		t.Fatal("3 more tokens admitted from 2 left")
 	}
-	if v, _ := b.Take("rl:{ip:192.0.2.2}:r", 2, interval, burst); !v.OK {
+	if v, _ := b.Take("rl:{ip:192.0.2.2}:r", 2, 2, interval, burst); !v.OK {
 		t.Fatal("the refused call used up tokens")
 	}
 	// The key is the prefix's, and expires once the bucket is full again.
@@ -116,19 +116,19 @@ func TestGCRARefills(t *testing.T) {
 	a := open(t, srv, Config{})
 	interval := 50 * time.Millisecond
 	for range 2 {
-		if v, err := a.Take("rl:{key:k1}:w", 1, interval, 2); err != nil || !v.OK {
+		if v, err := a.Take("rl:{key:k1}:w", 1, 1, interval, 2); err != nil || !v.OK {
 			t.Fatalf("%+v %v", v, err)
 		}
 	}
 	refused := time.Now()
-	v, _ := a.Take("rl:{key:k1}:w", 1, interval, 2)
+	v, _ := a.Take("rl:{key:k1}:w", 1, 1, interval, 2)
 	if v.OK {
 		t.Fatal("third call admitted with a burst of 2")
 	}
 	// Refused calls change nothing, so polling is fair: the next token comes
 	// one interval after the burst, never before the retry-after.
 	eventually(t, "a token refilled", func() bool {
-		v, _ := a.Take("rl:{key:k1}:w", 1, interval, 2)
+		v, _ := a.Take("rl:{key:k1}:w", 1, 1, interval, 2)
 		return v.OK
 	})
 	if waited := time.Since(refused); waited < v.RetryAfter-2*time.Millisecond {
@@ -148,13 +148,13 @@ func TestRedisDownFailsFastThenRecovers(t *testing.T) {
 	}
 	defer c.Close()
 	eventually(t, "up", c.Available)
-	if _, err := c.Take("rl:{ip:1}:r", 1, time.Second, 10); err != nil {
+	if _, err := c.Take("rl:{ip:1}:r", 1, 1, time.Second, 10); err != nil {
 		t.Fatal(err)
 	}
 	srv.Kill()
 	start := time.Now()
 	for i := 0; i < 200; i++ {
-		if _, err := c.Take("rl:{ip:1}:r", 1, time.Second, 10); err == nil {
+		if _, err := c.Take("rl:{ip:1}:r", 1, 1, time.Second, 10); err == nil {
 			t.Fatal("Take succeeded with Redis killed")
 		}
 		c.GetAnswers([][]byte{[]byte("k")})
@@ -176,7 +176,7 @@ func TestRedisDownFailsFastThenRecovers(t *testing.T) {
 	}
 	eventually(t, "up again", c.Available)
 	// The restarted Redis has no script cache: Exec loads it again.
-	if v, err := c.Take("rl:{ip:1}:r", 1, time.Second, 10); err != nil || !v.OK {
+	if v, err := c.Take("rl:{ip:1}:r", 1, 1, time.Second, 10); err != nil || !v.OK {
 		t.Fatalf("after restart: %+v %v", v, err)
 	}
 	out := logs.String()
@@ -289,4 +289,19 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func TestTakeLeasesWhatTheBudgetHas(t *testing.T) {
+	srv := redistest.Start(t)
+	a := open(t, srv, Config{})
+	iv := time.Hour
+	if v, err := a.Take("rl:{ip:l}:r", 1, 6, iv, 10); err != nil || !v.OK || v.Taken != 6 {
+		t.Fatalf("first lease: %+v %v", v, err)
+	}
+	if v, _ := a.Take("rl:{ip:l}:r", 2, 10, iv, 10); !v.OK || v.Taken != 4 {
+		t.Fatalf("second lease took %+v, want the 4 left", v)
+	}
+	if v, _ := a.Take("rl:{ip:l}:r", 1, 1, iv, 10); v.OK || v.Taken != 0 {
+		t.Fatalf("empty budget: %+v", v)
+	}
 }
