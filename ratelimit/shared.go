@@ -117,7 +117,10 @@ func (l *Limiter) takeShared(c Client, b *buckets, n int, write bool, burst int)
 	if write {
 		rps, i = c.tier.writeRPS, 1
 	}
-	interval := time.Duration(float64(time.Second) / float64(rps))
+	// The store keeps time in whole microseconds (Lua numbers are doubles:
+	// nanoseconds since 1970 would lose precision), and so must the
+	// pre-check: a budget over a million calls a second counts as a million.
+	interval := max(time.Duration(float64(time.Second)/float64(rps)).Round(time.Microsecond), time.Microsecond)
 	now := l.now()
 	nowNS := now.UnixNano()
 	tol := int64(burst) * int64(interval)
