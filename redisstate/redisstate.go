@@ -10,9 +10,9 @@
 // (icon_edge_redis_errors_total{op}) and logged once per interval, never per
 // request.
 //
-// The package knows nothing of the edge's other packages: its Client has
-// the methods their interfaces ask for (ratelimit.Shared, cache.Shared,
-// upstream.VerdictSink), and package edge wires them together.
+// Its Client has the methods the consumers' interfaces ask for
+// (ratelimit.Shared, cache.Shared, upstream.VerdictSink) and imports only
+// ratelimit, for the verdict type; package edge wires them together.
 package redisstate
 
 import (
