@@ -26,15 +26,25 @@ func (c *Client) GetAnswers(keys [][]byte) [][]byte {
 	if cl == nil || len(keys) == 0 {
 		return nil
 	}
-	cmds := make(rueidis.Commands, len(keys))
-	for i, k := range keys {
-		cmds[i] = cl.B().Get().Key(c.cfg.KeyPrefix + cacheKeyPrefix + string(k)).Build()
-	}
 	ctx, cancel := c.opCtx()
 	defer cancel()
+	get := func() []rueidis.RedisResult {
+		cmds := make(rueidis.Commands, len(keys))
+		for i, k := range keys {
+			cmds[i] = cl.B().Get().Key(c.cfg.KeyPrefix + cacheKeyPrefix + string(k)).Build()
+		}
+		return cl.DoMulti(ctx, cmds...)
+	}
+	res := get()
+	for _, r := range res {
+		if brokenConn(r.Error()) {
+			res = get()
+			break
+		}
+	}
 	out := make([][]byte, len(keys))
 	var failure error
-	for i, r := range cl.DoMulti(ctx, cmds...) {
+	for i, r := range res {
 		b, err := r.AsBytes()
 		switch {
 		case err == nil:
@@ -112,13 +122,25 @@ func (c *Client) writeAnswers(batch []cachePut) {
 	}
 	ctx, cancel := c.bgCtx()
 	defer cancel()
-	for _, r := range cl.DoMulti(ctx, cmds...) {
-		if err := r.Error(); err != nil {
-			c.failed(OpCachePut, err)
+	// Writes are idempotent and off the request path: one retry covers a
+	// connection that broke while idle (Redis restarted) and is redialled now.
+	var err error
+	for try := 0; try < 2; try++ {
+		if err = firstError(cl.DoMulti(ctx, cmds...)); err == nil {
+			c.ok()
 			return
 		}
 	}
-	c.ok()
+	c.failed(OpCachePut, err)
+}
+
+func firstError(rs []rueidis.RedisResult) error {
+	for _, r := range rs {
+		if err := r.Error(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // bgCtx bounds background operations: off the request path, they may take

@@ -51,8 +51,12 @@ func (c *Client) Take(key string, need, want int, interval time.Duration, burst 
 	iv := max(interval.Microseconds(), 1)
 	ctx, cancel := c.opCtx()
 	defer cancel()
-	res, err := c.gcra.Exec(ctx, cl, []string{c.cfg.KeyPrefix + key},
-		[]string{strconv.FormatInt(iv, 10), strconv.FormatInt(iv*int64(burst), 10), strconv.Itoa(need), strconv.Itoa(max(want, need))}).ToArray()
+	keys := []string{c.cfg.KeyPrefix + key}
+	args := []string{strconv.FormatInt(iv, 10), strconv.FormatInt(iv*int64(burst), 10), strconv.Itoa(need), strconv.Itoa(max(want, need))}
+	res, err := c.gcra.Exec(ctx, cl, keys, args).ToArray()
+	if brokenConn(err) {
+		res, err = c.gcra.Exec(ctx, cl, keys, args).ToArray()
+	}
 	if err == nil && len(res) != 3 {
 		err = errGCRAReply
 	}

@@ -21,10 +21,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -334,6 +337,14 @@ func (c *Client) logErrors() {
 	}
 	attrs = append(attrs, "interval", c.cfg.LogInterval.String(), "on_error", c.cfg.OnError, "up", c.up.Load())
 	c.log.Warn("redis operations failed in the last interval", attrs...)
+}
+
+// brokenConn reports an error of a connection that died while idle (Redis
+// restarted, a proxy dropped it): the library dials a new one for the next
+// command, so one more try within the same deadline is worth it.
+func brokenConn(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // opCtx bounds one request-path operation by the configured timeout.

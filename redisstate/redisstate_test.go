@@ -305,3 +305,25 @@ func TestTakeLeasesWhatTheBudgetHas(t *testing.T) {
 		t.Fatalf("empty budget: %+v", v)
 	}
 }
+
+// A connection that died while idle (Redis restarted between two calls) is
+// dialled again within the same call, not reported as a failure.
+func TestRestartBetweenCallsIsNotAFailure(t *testing.T) {
+	srv := redistest.Start(t)
+	a := open(t, srv, Config{})
+	a.PutAnswer([]byte("k"), []byte(`"v"`))
+	eventually(t, "answer stored", func() bool { return a.GetAnswers([][]byte{[]byte("k")})[0] != nil })
+	srv.Kill()
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := a.Take("rl:{ip:r}:r", 1, 1, time.Second, 5); err != nil || !v.OK {
+		t.Fatalf("Take after a restart: %+v %v", v, err)
+	}
+	if got := a.GetAnswers([][]byte{[]byte("k")}); got[0] != nil {
+		t.Fatalf("a restarted Redis (no persistence) still had %q", got[0])
+	}
+	if n := testutil.ToFloat64(a.errs[opIndex(OpRateLimit)]) + testutil.ToFloat64(a.errs[opIndex(OpCacheGet)]); n != 0 {
+		t.Fatalf("%v errors counted for calls that succeeded on a new connection", n)
+	}
+}

@@ -63,7 +63,12 @@ func (c *Client) publishLoop() {
 				continue
 			}
 			ctx, cancel := c.bgCtx()
-			err := cl.Do(ctx, cl.B().Publish().Channel(c.key(verdictChannel)).Message(msg).Build()).Error()
+			var err error
+			for try := 0; try < 2; try++ { // once more on a redialled connection, as writeAnswers
+				if err = cl.Do(ctx, cl.B().Publish().Channel(c.key(verdictChannel)).Message(msg).Build()).Error(); err == nil {
+					break
+				}
+			}
 			cancel()
 			if err != nil {
 				c.failed(OpPublish, err)

@@ -312,7 +312,8 @@ func TestRedisOutageWithOnErrorDeny(t *testing.T) {
 	sim := startSim(t, 1)
 	srv := redistest.Start(t)
 	cfg := regionConfig(sim, srv, "deny")
-	cfg.RateLimit = &ratelimit.Config{Enabled: true, RequestsPerSecond: 10000, Burst: 10000}
+	// A budget small enough that no tokens are leased: every call needs Redis.
+	cfg.RateLimit = &ratelimit.Config{Enabled: true, RequestsPerSecond: 50, Burst: 100}
 	edges := startRegion(t, 2, cfg, srv, nil)
 	body := `{"jsonrpc":"2.0","id":"d","method":"icx_getLastBlock"}`
 	for _, e := range edges {
