@@ -13,12 +13,17 @@ import (
 // benchTake measures what one GCRA round trip adds to an admitted call, with
 // `callers` calls in flight at once (1: a moderately loaded edge, where each
 // call finds the connection idle); it reports the latency quantiles.
-func benchTake(b *testing.B, callers int) {
+func benchTake(b *testing.B, callers int, batch bool) {
 	srv := redistest.Start(b)
 	c, err := Open(Config{URL: srv.URL(), KeyPrefix: "bench:", Timeout: time.Second, HealthInterval: 10 * time.Millisecond}, nil, quiet)
 	if err != nil {
 		b.Fatal(err)
 	}
+	c.noBatch = !batch
+	cpu0 := redisCPU(b, srv)
+	defer func() {
+		b.ReportMetric(float64((redisCPU(b, srv)-cpu0).Nanoseconds())/float64(b.N)/1000, "redis-cpu-µs/op")
+	}()
 	defer c.Close()
 	for !c.Available() {
 		time.Sleep(5 * time.Millisecond)
@@ -65,5 +70,20 @@ func report(b *testing.B, all []time.Duration) {
 	}
 }
 
-func BenchmarkTakeOneCaller(b *testing.B)      { benchTake(b, 1) }
-func BenchmarkTakeSixteenCallers(b *testing.B) { benchTake(b, 16) }
+func BenchmarkTakeOneCaller(b *testing.B)               { benchTake(b, 1, true) }
+func BenchmarkTakeSixteenCallers(b *testing.B)          { benchTake(b, 16, true) }
+func BenchmarkTakeSixteenCallersUnbatched(b *testing.B) { benchTake(b, 16, false) }
+
+// redisCPU is the CPU time redis-server has used (INFO cpu).
+func redisCPU(b *testing.B, srv *redistest.Server) time.Duration {
+	var total float64
+	for _, f := range []string{"used_cpu_sys", "used_cpu_user"} {
+		out, err := srv.Do("EVAL", "return redis.call('INFO','cpu'):match('"+f+":([%d%.]+)')", "0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		v, _ := strconv.ParseFloat(out, 64)
+		total += v
+	}
+	return time.Duration(total * float64(time.Second))
+}

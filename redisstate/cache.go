@@ -36,11 +36,8 @@ func (c *Client) GetAnswers(keys [][]byte) [][]byte {
 		return cl.DoMulti(ctx, cmds...)
 	}
 	res := get()
-	for _, r := range res {
-		if brokenConn(r.Error()) {
-			res = get()
-			break
-		}
+	for try := 1; try < brokenTries && anyBroken(res); try++ {
+		res = get()
 	}
 	out := make([][]byte, len(keys))
 	var failure error
@@ -115,23 +112,41 @@ func (c *Client) writeAnswers(batch []cachePut) {
 	if cl == nil {
 		return // down: the answers stay this replica's own
 	}
-	cmds := make(rueidis.Commands, len(batch))
-	for i, p := range batch {
-		cmds[i] = cl.B().Set().Key(c.cfg.KeyPrefix + cacheKeyPrefix + string(p.key)).Value(rueidis.BinaryString(p.val)).
-			Px(c.cfg.CacheTTL).Build()
-	}
+	cmds := c.setCommands(cl, batch)
 	ctx, cancel := c.bgCtx()
 	defer cancel()
 	// Writes are idempotent and off the request path: one retry covers a
 	// connection that broke while idle (Redis restarted) and is redialled now.
 	var err error
-	for try := 0; try < 2; try++ {
+	for try := 0; try < brokenTries; try++ {
 		if err = firstError(cl.DoMulti(ctx, cmds...)); err == nil {
 			c.ok()
 			return
 		}
+		if !brokenConn(err) {
+			break
+		}
+		cmds = c.setCommands(cl, batch) // commands are spent once sent
 	}
 	c.failed(OpCachePut, err)
+}
+
+func anyBroken(rs []rueidis.RedisResult) bool {
+	for _, r := range rs {
+		if brokenConn(r.Error()) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Client) setCommands(cl rueidis.Client, batch []cachePut) rueidis.Commands {
+	cmds := make(rueidis.Commands, len(batch))
+	for i, p := range batch {
+		cmds[i] = cl.B().Set().Key(c.cfg.KeyPrefix + cacheKeyPrefix + string(p.key)).Value(rueidis.BinaryString(p.val)).
+			Px(c.cfg.CacheTTL).Build()
+	}
+	return cmds
 }
 
 func firstError(rs []rueidis.RedisResult) error {

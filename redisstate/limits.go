@@ -49,12 +49,23 @@ func (c *Client) Take(key string, need, want int, interval time.Duration, burst 
 		return ratelimit.SharedVerdict{}, errDown
 	}
 	iv := max(interval.Microseconds(), 1)
+	want = max(want, need)
+	if c.batching() {
+		r := &takeReq{key: c.cfg.KeyPrefix + key, iv: iv, tol: iv * int64(burst), need: need, want: want, done: make(chan struct{})}
+		if err := c.takeBatched(r); err != nil {
+			c.failed(OpRateLimit, err)
+			return ratelimit.SharedVerdict{}, err
+		}
+		c.ok()
+		return ratelimit.SharedVerdict{OK: r.taken >= int64(need), Taken: int(r.taken), Ahead: time.Duration(r.ahead) * time.Microsecond,
+			RetryAfter: time.Duration(r.try) * time.Microsecond}, nil
+	}
 	ctx, cancel := c.opCtx()
 	defer cancel()
 	keys := []string{c.cfg.KeyPrefix + key}
-	args := []string{strconv.FormatInt(iv, 10), strconv.FormatInt(iv*int64(burst), 10), strconv.Itoa(need), strconv.Itoa(max(want, need))}
+	args := []string{strconv.FormatInt(iv, 10), strconv.FormatInt(iv*int64(burst), 10), strconv.Itoa(need), strconv.Itoa(want)}
 	res, err := c.gcra.Exec(ctx, cl, keys, args).ToArray()
-	if brokenConn(err) {
+	for try := 1; try < brokenTries && brokenConn(err); try++ {
 		res, err = c.gcra.Exec(ctx, cl, keys, args).ToArray()
 	}
 	if err == nil && len(res) != 3 {

@@ -119,7 +119,10 @@ type Client struct {
 	pending [len(ops)]atomic.Uint64          // errors since the last log line
 	lastErr [len(ops)]atomic.Pointer[string] // the latest of them
 
-	gcra *rueidis.Lua
+	gcra      *rueidis.Lua
+	gcraBatch *rueidis.Lua
+	takes     chan *takeReq // budget checks waiting for a batch (batch.go)
+	noBatch   bool          // every check its own script call (benchmarks compare)
 	// woken is signalled when Redis becomes usable, so the subscriber does
 	// not wait a health interval to resubscribe (pub/sub keeps nothing).
 	woken chan struct{}
@@ -175,7 +178,8 @@ func Open(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Client, err
 	var id [8]byte
 	_, _ = rand.Read(id[:])
 	c := &Client{cfg: cfg, opt: opt, log: log, id: hex.EncodeToString(id[:]),
-		gcra: rueidis.NewLuaScript(gcraScript), woken: make(chan struct{}, 1),
+		gcra: rueidis.NewLuaScript(gcraScript), gcraBatch: rueidis.NewLuaScript(gcraBatchScript),
+		takes: make(chan *takeReq, 4*takeBatchMax), woken: make(chan struct{}, 1),
 		pub: make(chan string, 256), puts: make(chan cachePut, 1024)}
 	errs := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "icon_edge_redis_errors_total",
@@ -201,7 +205,10 @@ func Open(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Client, err
 		}
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.wg.Add(4)
+	c.wg.Add(4 + takeBatchers)
+	for range takeBatchers {
+		go c.batchLoop()
+	}
 	go c.healthLoop()
 	go c.logLoop()
 	go c.publishLoop()
@@ -341,11 +348,14 @@ func (c *Client) logErrors() {
 
 // brokenConn reports an error of a connection that died while idle (Redis
 // restarted, a proxy dropped it): the library dials a new one for the next
-// command, so one more try within the same deadline is worth it.
+// command, so another try within the same deadline is worth it. The library
+// keeps several connections, each of which may be dead: up to brokenTries.
 func brokenConn(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
+
+const brokenTries = 5
 
 // opCtx bounds one request-path operation by the configured timeout.
 func (c *Client) opCtx() (context.Context, context.CancelFunc) {

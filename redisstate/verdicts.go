@@ -64,8 +64,8 @@ func (c *Client) publishLoop() {
 			}
 			ctx, cancel := c.bgCtx()
 			var err error
-			for try := 0; try < 2; try++ { // once more on a redialled connection, as writeAnswers
-				if err = cl.Do(ctx, cl.B().Publish().Channel(c.key(verdictChannel)).Message(msg).Build()).Error(); err == nil {
+			for try := 0; try < brokenTries; try++ { // again on a redialled connection, as writeAnswers
+				if err = cl.Do(ctx, cl.B().Publish().Channel(c.key(verdictChannel)).Message(msg).Build()).Error(); !brokenConn(err) {
 					break
 				}
 			}
