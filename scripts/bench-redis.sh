@@ -73,7 +73,7 @@ for t in local shared local-many shared-many; do
 done
 for t in shared shared-many; do
   for i in $(seq 1 100); do
-    curl -fsS http://127.0.0.1:${port[$t]}/metrics | grep -q '^icon_edge_redis_up 1' && break; sleep 0.1
+    curl -fsS http://127.0.0.1:${port[$t]}/metrics 2>/dev/null | grep -q '^icon_edge_redis_up 1' && break; sleep 0.1
   done
 done
 sleep 2 # a few blocks, so block 0x1 is final and cacheable
