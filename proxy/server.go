@@ -175,15 +175,15 @@ type Server struct {
 	// judges slowness by; kept across reloads like the metrics.
 	latencies      map[string]*upstream.Latencies
 	chunkLatencies *upstream.Latencies
-	parsers  fastjson.ParserPool
-	draining atomic.Bool
-	promHTTP fasthttp.RequestHandler
-	ws       WebSocketHandler
-	waits    waitGuard
-	regions  Failover // nil: no cross-region failover
-	traffic  interface{ Observe(time.Duration, bool) }
-	ready    func() (bool, string)
-	pages    map[string]fasthttp.RequestHandler
+	parsers        fastjson.ParserPool
+	draining       atomic.Bool
+	promHTTP       fasthttp.RequestHandler
+	ws             WebSocketHandler
+	waits          waitGuard
+	regions        Failover // nil: no cross-region failover
+	traffic        interface{ Observe(time.Duration, bool) }
+	ready          func() (bool, string)
+	pages          map[string]fasthttp.RequestHandler
 }
 
 // New builds the request path.
