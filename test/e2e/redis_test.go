@@ -70,6 +70,13 @@ func gauge(t *testing.T, e *edge.Edge, name string) float64 {
 	return -1
 }
 
+// budget is a ratelimit section with the defaults and this anonymous budget.
+func budget(rps float64, burst int) *ratelimit.Config {
+	c := ratelimit.DefaultConfig()
+	c.Enabled, c.RequestsPerSecond, c.Burst = true, rps, burst
+	return &c
+}
+
 // redisInt runs a Lua expression on Redis and returns its integer result.
 func redisInt(t *testing.T, srv *redistest.Server, script string, args ...string) int {
 	t.Helper()
@@ -103,7 +110,7 @@ func TestRegionGivesAClientOneBudget(t *testing.T) {
 	srv := redistest.Start(t)
 	cfg := regionConfig(sim, srv, "local")
 	const rps, burst = 20, 20
-	cfg.RateLimit = &ratelimit.Config{Enabled: true, RequestsPerSecond: rps, Burst: burst}
+	cfg.RateLimit = budget(rps, burst)
 	edges := startRegion(t, 3, cfg, srv, nil)
 
 	body := `{"jsonrpc":"2.0","id":1,"method":"icx_getLastBlock"}`
@@ -261,7 +268,7 @@ func TestRedisOutageWithOnErrorLocal(t *testing.T) {
 	srv := redistest.Start(t)
 	cfg := regionConfig(sim, srv, "local")
 	cfg.Cache.Enabled = true
-	cfg.RateLimit = &ratelimit.Config{Enabled: true, RequestsPerSecond: 10000, Burst: 10000}
+	cfg.RateLimit = budget(10000, 10000)
 	edges := startRegion(t, 3, cfg, srv, nil)
 	if err := sim.WaitHeight(ctxT(t), 8); err != nil {
 		t.Fatal(err)
@@ -313,7 +320,7 @@ func TestRedisOutageWithOnErrorDeny(t *testing.T) {
 	srv := redistest.Start(t)
 	cfg := regionConfig(sim, srv, "deny")
 	// A budget small enough that no tokens are leased: every call needs Redis.
-	cfg.RateLimit = &ratelimit.Config{Enabled: true, RequestsPerSecond: 50, Burst: 100}
+	cfg.RateLimit = budget(50, 100)
 	edges := startRegion(t, 2, cfg, srv, nil)
 	body := `{"jsonrpc":"2.0","id":"d","method":"icx_getLastBlock"}`
 	for _, e := range edges {
