@@ -54,7 +54,11 @@ func startEdge(t *testing.T, cfg edge.Config) *edge.Edge {
 	// Ready as a balancer sees it: /readyz, which flips only after the
 	// region verdict's consecutive observations.
 	eventually(t, "edge ready", func() bool {
-		resp, err := client.Get(e.URL() + "/readyz")
+		// Connection: close, so no idle keep-alive connection is left to
+		// count against the tests' per-address connection caps.
+		req, _ := http.NewRequest(http.MethodGet, e.URL()+"/readyz", nil)
+		req.Close = true
+		resp, err := client.Do(req)
 		if err != nil {
 			return false
 		}
