@@ -169,6 +169,7 @@ func (e *Edge) build() error {
 	if e.redis != nil {
 		pc.Verdicts = e.redis
 	}
+	cfg.Upstream.tunePool(&pc)
 	if e.pool, err = upstream.New(pc, log); err != nil {
 		return err
 	}
@@ -217,7 +218,7 @@ func (e *Edge) proxyOptions(cfg Config) proxy.Options {
 		RequestTimeout: l.RequestTimeout, AttemptTimeout: l.AttemptTimeout, MaxRetries: &l.MaxRetries,
 		DefaultWaitTimeout: l.DefaultWaitTimeout, MaxWaitTimeout: l.MaxWaitTimeout, MaxWaitsPerClient: l.MaxWaitsPerClient,
 		DebugAPI: cfg.DebugAPI, DisabledMethods: cfg.DisabledMethods, AdminOnly: cfg.AdminListen != "",
-		Hedge: cfg.hedgePolicy(),
+		Hedge: cfg.hedgePolicy(), MicroBatch: cfg.Upstream.microBatch(),
 	}, Cache: e.cache, Limiter: e.limiter, AccessLog: e.access, Capture: e.capture}
 }
 

@@ -47,6 +47,8 @@ type Config struct {
 	// Capture records a sample of requests for icon-loadtest replay; off
 	// unless a path is set.
 	Capture Capture `yaml:"capture"`
+	// Upstream tunes node connections: pipelining, micro-batching (upstreamcfg.go).
+	Upstream UpstreamTuning `yaml:"upstream"`
 	// PublicURL is this region's own public URL, shown to peers and people.
 	PublicURL string `yaml:"public_url"`
 	// Peers are the other regions' edges, in order of preference (first =
@@ -211,6 +213,7 @@ func Defaults() Config {
 		Capture:          Capture{SampleRate: cp.SampleRate, MaxBytes: cp.MaxBytes, MaxFiles: cp.MaxFiles, BufferSize: cp.BufferSize},
 		PeerPollInterval: routing.DefaultPeerPollInterval,
 		Readiness:        routing.DefaultVerdictConfig(),
+		Upstream:         defaultUpstreamTuning(),
 	}
 }
 

@@ -1,10 +1,12 @@
 package edge
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -123,6 +125,15 @@ func (c *cappedConn) SetWriteBuffer(n int) error {
 		return tc.SetWriteBuffer(n)
 	}
 	return nil
+}
+
+// SyscallConn passes the socket through, so the websocket bridge's writers
+// can write to it without blocking (wsbridge/fanout.go).
+func (c *cappedConn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errors.New("not a socket")
 }
 
 // capConns wraps the public listener with the per-address cap when one is set.

@@ -237,6 +237,12 @@ func TestEveryKeyRefusesABadValueByName(t *testing.T) {
 		"hedge.delay":                 {"hedge:\n  enabled: true\n  delay: -1ms\n", "", "must not be negative, got -1ms"},
 		"hedge.quantile":              {"hedge:\n  enabled: true\n  quantile: 1.5\n", "", "must be in [0, 1), e.g. 0.95 (0: the fixed delay alone), got 1.5"},
 		"hedge.max_share":             {"hedge:\n  enabled: true\n  max_share: 0\n", "", "must be in (0, 1], e.g. 0.05, got 0"},
+
+		"upstream.pipeline_conns":        {nest("upstream.pipeline_conns", "65"), "", "must be between 0 (off) and 64, got 65"},
+		"upstream.pipeline_depth":        {nest("upstream.pipeline_depth", "0"), "", "must be between 1 and 4096, got 0"},
+		"upstream.micro_batch.enabled":   {nest("upstream.micro_batch.enabled", "[true]"), "", "must be true or false, got a list"},
+		"upstream.micro_batch.max_wait":  {"upstream:\n  micro_batch:\n    enabled: true\n    max_wait: 1s\n", "", "must be a duration between 1us and 10ms, like 200us, got 1s"},
+		"upstream.micro_batch.max_items": {"upstream:\n  micro_batch:\n    enabled: true\n    max_items: 11\n", "", "must be between 2 and limits.node_batch_limit (10), got 11"},
 	}
 	keys := Keys()
 	for _, k := range keys {

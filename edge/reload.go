@@ -23,7 +23,8 @@ var RestartKeys = []string{
 	"limits.idle_timeout", "limits.read_timeout", "limits.write_timeout",
 	"limits.max_conns_per_ip", "limits.max_conns_per_node",
 	"websocket.enabled", "websocket.max_sessions_per_node",
-	"redis", // the connection, and the parts that share state through it
+	"redis",    // the connection, and the parts that share state through it
+	"upstream", // pipelined node connections and the micro-batcher
 }
 
 // restartKey is the entry of RestartKeys that covers key ("" if none).

@@ -27,7 +27,7 @@ func (c *Config) Validate() error {
 		err error
 	}{{"health", c.Health.validate()}, {"limits", c.Limits.validate()}, {"cache", c.Cache.validate()},
 		{"websocket", c.WebSocket.validate()}, {"capture", c.Capture.validate()}, {"shutdown", c.Shutdown.validate()},
-		{"access_log", c.AccessLog.Validate()}} {
+		{"access_log", c.AccessLog.Validate()}, {"upstream", c.Upstream.validate(c.Limits.NodeBatchLimit)}} {
 		errs = append(errs, confkey.In(s.key, s.err))
 	}
 	if c.RateLimit != nil {

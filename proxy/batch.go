@@ -200,7 +200,7 @@ func splitChunkAnswer(chunk []*call, resp *fasthttp.Response, node string, retri
 
 func sameID(answer *fastjson.Value, id []byte) bool {
 	got := answer.Get("id")
-	return got != nil && string(idBytes(got)) == string(id)
+	return got != nil && string(appendID(nil, got)) == string(id)
 }
 
 // forwardBatchSingle sends one write or wait call of a batch on its own.

@@ -138,3 +138,10 @@ func BenchmarkEdgeSingleReadHedged(b *testing.B) {
 	})
 	benchHandler(b, s, lastBlockCall, 200)
 }
+
+// BenchmarkEdgeSingleReadStringID is a plain read whose id is a string (as
+// many web3 clients send): the id is re-encoded for the edge's own answers
+// without allocating.
+func BenchmarkEdgeSingleReadStringID(b *testing.B) {
+	benchHandler(b, benchServer(b, benchNode(b)), `{"jsonrpc":"2.0","id":"a1b2c3d4","method":"icx_getLastBlock"}`, 200)
+}

@@ -28,6 +28,13 @@ var (
 // forward sends body (c's bytes, or the whole request's) for call c and
 // leaves an answer for the client in resp, whatever happens.
 func (s *Server) forward(x *exchange, c *call, body []byte, resp *fasthttp.Response) {
+	if s.micro != nil && s.micro.eligible(c) {
+		batched, done := s.micro.forward(x, c, resp)
+		defer done()
+		if batched {
+			return
+		}
+	}
 	if max := x.st.cfg.MaxWaitsPerClient; c.method.Wait && max > 0 {
 		client := s.client(x)
 		ok, counted := s.waits.acquire(client, max)

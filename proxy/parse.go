@@ -11,9 +11,12 @@ import (
 // call is one JSON-RPC request object after validation. Byte slices point into
 // the parser's or the request's memory and live as long as the request.
 type call struct {
-	raw    []byte // the client's bytes of this object
-	id     []byte // raw JSON id; nil when absent
-	notify bool   // no id, or id null: the client wants no answer
+	raw []byte // the client's bytes of this object
+	id  []byte // raw JSON id; nil when absent
+	// idBuf holds short ids, so reading one allocates nothing (c.id points
+	// here; calls live in place, in the exchange or a batch's slice).
+	idBuf  [24]byte
+	notify bool // no id, or id null: the client wants no answer
 	method *method
 	params *fastjson.Value
 	need   upstream.Need
@@ -58,7 +61,7 @@ func (st *settings) parseCall(v *fastjson.Value, debugAPI bool, c *call) {
 		}
 	})
 	if id != nil && id.Type() != fastjson.TypeNull {
-		c.id = idBytes(id)
+		c.id = appendID(c.idBuf[:0], id)
 	} else {
 		c.notify = true
 	}
@@ -128,21 +131,22 @@ func (c *call) methodLabel() string {
 	return "invalid"
 }
 
-// idBytes encodes an id for answers the edge writes itself, as goloop would
-// echo it: strings re-encoded like encoding/json, numbers as sent.
-func idBytes(id *fastjson.Value) []byte {
+// appendID encodes an id for answers the edge writes itself, as goloop would
+// echo it: strings re-encoded like encoding/json, numbers as sent. It
+// returns nil (not dst) for an id nobody could read back: answered as null.
+func appendID(dst []byte, id *fastjson.Value) []byte {
 	switch id.Type() {
 	case fastjson.TypeString:
-		return icon.AppendJSONString(nil, string(id.GetStringBytes()))
+		return icon.AppendJSONString(dst, string(id.GetStringBytes()))
 	case fastjson.TypeNumber:
-		if b := id.MarshalTo(nil); validNumber(b) {
+		if b := id.MarshalTo(dst); validNumber(b[len(dst):]) {
 			return b
 		}
 		return nil
 	}
-	b := id.MarshalTo(nil)
-	if fastjson.ValidateBytes(b) != nil {
-		return nil // an id nobody could read back is answered as null
+	b := id.MarshalTo(dst)
+	if fastjson.ValidateBytes(b[len(dst):]) != nil {
+		return nil
 	}
 	return b
 }

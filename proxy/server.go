@@ -69,6 +69,9 @@ type Config struct {
 	// Hedge sends slow idempotent reads to a second node as well (zero: off).
 	// Writes and wait methods are never hedged.
 	Hedge upstream.HedgePolicy
+	// MicroBatch merges concurrent single reads into node batches
+	// (microbatch.go); off unless MaxItems > 1.
+	MicroBatch MicroBatchConfig
 }
 
 // DefaultMaxRetries is how many other nodes a failed read may try.
@@ -184,6 +187,7 @@ type Server struct {
 	traffic        interface{ Observe(time.Duration, bool) }
 	ready          func() (bool, string)
 	pages          map[string]fasthttp.RequestHandler
+	micro          *microBatcher // nil: micro-batching off (upstream.micro_batch; a restart applies it)
 }
 
 // New builds the request path.
@@ -219,6 +223,11 @@ func New(o Options) (*Server, error) {
 	}
 	s.waits.open = map[netip.Addr]int{}
 	s.live.Store(s.settingsFor(o))
+	if mb := s.live.Load().cfg.MicroBatch; mb.MaxItems > 1 {
+		if s.micro, err = newMicroBatcher(s, mb, o.Metrics); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 

@@ -50,6 +50,8 @@ const ewmaWeight = 0.2
 type Node struct {
 	url    string // base URL without path, e.g. http://10.0.0.5:9000
 	client *fasthttp.HostClient
+	// pipe carries short reads pipelined (nil: off); pipeline.go.
+	pipe *pipeline
 	// probeClient is the probes' own small connection pool.
 	probeClient *fasthttp.HostClient
 	guard       atomic.Pointer[ratelimit.UpstreamGuard] // nil: no rate cap

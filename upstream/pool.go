@@ -43,7 +43,12 @@ type Config struct {
 	MaxIdleConnDuration time.Duration
 	// MaxResponseBodySize bounds what a node may answer.
 	MaxResponseBodySize int
-	Health              HealthConfig
+	// PipelineConns is how many pipelined connections each node gets for
+	// short reads (pipeline.go); 0 sends every call on its own connection.
+	// PipelineDepth bounds the calls in flight on one of them (default 64);
+	// past it calls take the ordinary connections.
+	PipelineConns, PipelineDepth int
+	Health                       HealthConfig
 	// MaxRPSPerNode caps the request rate sent to each node (0 = no cap);
 	// requests over it wait up to MaxWait, then are shed without being sent.
 	MaxRPSPerNode int
@@ -88,6 +93,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxResponseBodySize <= 0 {
 		c.MaxResponseBodySize = 64 << 20
+	}
+	if c.PipelineDepth <= 0 {
+		c.PipelineDepth = 64
 	}
 	c.Health.setDefaults()
 }
@@ -235,6 +243,7 @@ func (p *Pool) Close() {
 	for _, n := range *p.nodes.Load() {
 		n.client.CloseIdleConnections()
 		n.probeClient.CloseIdleConnections()
+		n.closePipe()
 	}
 }
 
@@ -255,14 +264,16 @@ func (p *Pool) newGuard(url string, cfg *Config) *ratelimit.UpstreamGuard {
 // every other health setting, max lag, the DNS resolve interval, the wait
 // share per node and the per-node rate cap take effect at once (probes at
 // their next tick). What the node connections were built with stays:
-// MaxConnsPerNode, MaxIdleConnDuration and MaxResponseBodySize (a restart
-// applies them); so do Resolver, GuardMetrics and Metrics.
+// MaxConnsPerNode, MaxIdleConnDuration, MaxResponseBodySize and the
+// pipelining settings (a restart applies them); so do Resolver, GuardMetrics
+// and Metrics.
 func (p *Pool) Reconfigure(cfg Config) error {
 	cfg.setDefaults()
 	if _, err := parseSources(cfg.Upstreams, p.cfg.Resolver); err != nil {
 		return err
 	}
 	cfg.MaxConnsPerNode, cfg.MaxIdleConnDuration, cfg.MaxResponseBodySize = p.cfg.MaxConnsPerNode, p.cfg.MaxIdleConnDuration, p.cfg.MaxResponseBodySize
+	cfg.PipelineConns, cfg.PipelineDepth = p.cfg.PipelineConns, p.cfg.PipelineDepth
 	cfg.Resolver, cfg.GuardMetrics, cfg.Metrics, cfg.Verdicts = p.cfg.Resolver, p.cfg.GuardMetrics, p.cfg.Metrics, p.cfg.Verdicts
 	old := p.conf()
 	p.mu.Lock()
@@ -344,6 +355,10 @@ func (p *Pool) reconcile(want map[string]bool) {
 		probes.MaxConns = 2
 		n = newNode(u, p.newClient(u), probes)
 		n.guard.Store(p.newGuard(u, p.conf()))
+		if p.cfg.PipelineConns > 0 && !strings.HasPrefix(u, "https://") {
+			n.pipe = newPipeline(n.client.Addr, p.cfg.PipelineConns, p.cfg.PipelineDepth, p.cfg.MaxResponseBodySize,
+				p.cfg.MaxIdleConnDuration)
+		}
 		p.byURL[u] = n
 		p.log.Info("upstream node added", "upstream", u)
 		p.startProbe(n)
@@ -391,6 +406,7 @@ func (p *Pool) publishLocked() {
 			}
 			n.client.CloseIdleConnections()
 			n.probeClient.CloseIdleConnections()
+			n.closePipe()
 			p.log.Info("upstream node removed", "upstream", u)
 			continue
 		}

@@ -49,7 +49,7 @@ type Bridge struct {
 	closed  bool
 	slots   nodeSlots
 
-	fast *fastBridge
+	fan *fanout
 
 	// relayObserver, when set (benchmarks), sees each notification's time
 	// from arrival at the bridge to its write to a client.
@@ -103,12 +103,13 @@ func New(cfg Config, pool *upstream.Pool, reg prometheus.Registerer, log *slog.L
 	}
 	b.upgrader = websocket.Upgrader{
 		// Small buffers: the read side only sees tiny client messages, and
-		// writes of notifications bypass the write buffer (prepared frames).
-		ReadBufferSize: 1024, WriteBufferPool: b.wpool,
+		// notifications never pass gorilla's write buffer (fanout.go); the
+		// handshake's few writes borrow one from the pool.
+		ReadBufferSize: 512, WriteBufferPool: b.wpool,
 		HandshakeTimeout: 10 * time.Second,
 		CheckOrigin:      func(*http.Request) bool { return true }, // dApps connect from any origin, as to goloop
 	}
-	b.fast = newFastBridge(b)
+	b.fan = newFanout(b)
 	b.conns.Store(&cfg)
 	return b, nil
 }
@@ -173,6 +174,13 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader answered 400, as goloop does
 	}
+	b.serveConn(conn, ip, channel, kind, lim)
+}
+
+// serveConn serves one upgraded websocket until it closes: admission, the
+// first message, a hub, then reading (the writes are its worker's). lim are
+// the per-connection limits in force when it connected.
+func (b *Bridge) serveConn(conn *websocket.Conn, ip, channel, kind string, lim *Config) {
 	defer conn.NetConn().Close()
 	if reason := b.admit(ip, lim); reason != "" {
 		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseTryAgainLater, reason),
@@ -203,16 +211,12 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if conn.WriteJSON(wsError{Code: 0}) != nil {
 		return
 	}
-	c := &client{b: b, cfg: lim, conn: conn, sub: sub, q: make(chan *entry, lim.SendQueue), done: make(chan struct{}),
-		cursor: before(sub.height)}
+	// From here on only the client's worker writes to the socket.
+	c := newClient(b, conn, sub, lim)
+	b.fan.assign(c)
 	if !b.register(c) {
 		c.kick(websocket.CloseGoingAway, "server shutting down")
 	}
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		c.writeLoop()
-	}()
 	for {
 		ok, closed := h.attach(c)
 		if ok {
@@ -229,7 +233,8 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h = b.hubFor(sub, channel, sub.height)
 	}
 	c.readLoop()
-	<-writerDone
+	c.kick(0, "") // no-op when something already ended it
+	<-c.gone
 	if h := c.hub.Load(); h != nil {
 		h.detach(c)
 	}
@@ -327,7 +332,15 @@ func (b *Bridge) Close() error {
 		c.kick(websocket.CloseGoingAway, "server shutting down")
 	}
 	b.cancel()
-	err := b.fast.close()
+	// The workers write the close frames; wait (bounded) for the sockets.
+	deadline := time.After(5 * time.Second)
+	for _, c := range cs {
+		select {
+		case <-c.gone:
+		case <-deadline:
+		}
+	}
+	b.fan.close()
 	b.wg.Wait()
-	return err
+	return nil
 }

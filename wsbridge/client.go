@@ -7,32 +7,59 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
 )
 
-// client is one downstream websocket. The handler goroutine reads (pongs,
-// ignored messages); one writer goroutine owns every write after the
-// handshake. Nothing else per client: an idle client costs two small
-// goroutines, its socket and a queue of pointers.
+// client is one downstream websocket. Its handler goroutine reads (pongs,
+// pings, ignored messages) and is its only goroutine: writes are made by
+// the client's worker (fanout.go). An idle client costs that goroutine, its
+// socket and this struct; its queue is allocated when something arrives.
 type client struct {
 	b    *Bridge
-	cfg  *Config // the per-connection limits in force when it connected
-	conn *websocket.Conn
+	cfg  *Config         // the per-connection limits in force when it connected
+	conn *websocket.Conn // reading, and the handshake's writes
+	raw  net.Conn        // the socket the worker writes frames to
+	rc   syscall.RawConn // nil: writes block (with WriteTimeout)
 	sub  *subscription
-	q    chan *entry
 	hub  atomic.Pointer[hub]
+	w    *worker
 
 	// cursor is the last position handed to the client (or skipped by its
 	// filters): the backlog goroutine owns it until the client joins a hub,
 	// then the hub's lock guards it.
 	cursor pos
 
-	done      chan struct{}
-	closeOnce sync.Once
+	mu        sync.Mutex
+	pending   []*entry // notifications to write, from head on (at most SendQueue)
+	head      int
+	scheduled bool   // on its worker's list, or being written for
+	pingDue   bool   // the worker pings
+	pong      []byte // a pong frame answering the client's ping
+	closing   bool   // kicked: the close frame and the socket's close are due
 	code      int
 	reason    string
+
+	// The non-blocking write's state; only the goroutine writing for c
+	// (its worker, or its catch-up goroutine) touches them.
+	writeFn func(fd uintptr) bool
+	wb      []byte
+	wn      int
+	werr    error
+
+	drained   chan struct{} // cap 1: the queue emptied (the backlog path waits on it)
+	done      chan struct{} // closed by kick
+	closeOnce sync.Once
+	gone      chan struct{} // closed once the socket is closed
+	goneOnce  sync.Once
+}
+
+func newClient(b *Bridge, conn *websocket.Conn, sub *subscription, lim *Config) *client {
+	raw := conn.NetConn()
+	return &client{b: b, cfg: lim, conn: conn, raw: raw, rc: rawConnOf(raw), sub: sub, cursor: before(sub.height),
+		drained: make(chan struct{}, 1), done: make(chan struct{}), gone: make(chan struct{})}
 }
 
 // wants reports whether a client whose cursor is cur takes e.
@@ -54,54 +81,11 @@ func (c *client) offer(e *entry) bool {
 		}
 		return true
 	}
-	select {
-	case c.q <- e:
-		c.cursor = e.at
-		return true
-	default:
+	if !c.enqueue(e) {
 		return false
 	}
-}
-
-// kick ends the client with a close frame (code 0: none, the peer is gone).
-func (c *client) kick(code int, reason string) {
-	c.closeOnce.Do(func() {
-		c.code, c.reason = code, reason
-		close(c.done)
-		// A writer stuck on a full socket gets a moment to finish, not more.
-		_ = c.conn.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
-	})
-}
-
-func (c *client) writeLoop() {
-	defer c.conn.NetConn().Close()
-	ping := time.NewTicker(c.cfg.PingInterval)
-	defer ping.Stop()
-	for {
-		select {
-		case e := <-c.q:
-			_ = c.conn.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout))
-			if err := c.conn.WritePreparedMessage(e.msg); err != nil {
-				c.kick(0, "")
-				return
-			}
-			c.b.metrics.relayed.Inc()
-			if obs := c.b.relayObserver; obs != nil {
-				obs(time.Since(e.recv))
-			}
-		case <-ping.C:
-			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.cfg.WriteTimeout)); err != nil {
-				c.kick(0, "")
-				return
-			}
-		case <-c.done:
-			if c.code != 0 {
-				_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(c.code, c.reason),
-					time.Now().Add(time.Second))
-			}
-			return
-		}
-	}
+	c.cursor = e.at
+	return true
 }
 
 // readLoop keeps the connection alive: any frame from the client, a pong
@@ -111,12 +95,29 @@ func (c *client) readLoop() {
 	idle := c.cfg.IdleTimeout
 	_ = c.conn.SetReadDeadline(time.Now().Add(idle))
 	c.conn.SetPongHandler(func(string) error { return c.conn.SetReadDeadline(time.Now().Add(idle)) })
+	// Only the worker writes: a ping is answered through it, and a close
+	// is echoed by kick (gorilla's own handlers would write from here).
+	c.conn.SetPingHandler(func(data string) error {
+		c.mu.Lock()
+		c.pong = appendFrame(nil, websocket.PongMessage, []byte(data))
+		sched := !c.scheduled
+		c.scheduled = true
+		c.mu.Unlock()
+		if sched {
+			c.w.schedule(c)
+		}
+		return c.conn.SetReadDeadline(time.Now().Add(idle))
+	})
+	c.conn.SetCloseHandler(func(int, string) error { return nil })
 	msgs := 1
 	for {
 		_, r, err := c.conn.NextReader()
 		if err != nil {
 			var ne net.Error
+			var ce *websocket.CloseError
 			switch {
+			case errors.As(err, &ce):
+				c.kick(ce.Code, "") // echoed, as gorilla's close handler would
 			case errors.As(err, &ne) && ne.Timeout():
 				c.kick(websocket.CloseGoingAway, "idle timeout")
 			case errors.Is(err, websocket.ErrReadLimit):
@@ -179,10 +180,12 @@ func (c *client) catchUp(ctx context.Context, channel string, h *hub) {
 	}
 	err := c.b.follow(ctx, c.sub.kind, channel, c.sub.filters, func() pos { return c.cursor }, func(e *entry) bool {
 		if c.wants(c.cursor, e) {
-			select {
-			case c.q <- e: // the backlog may block: only this client's session waits
-			case <-c.done:
-				return false
+			for !c.enqueue(e) { // the backlog may wait: only this client's session does
+				select {
+				case <-c.drained:
+				case <-c.done:
+					return false
+				}
 			}
 		}
 		if c.cursor.less(e.at) {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"sort"
 
-	"github.com/gorilla/websocket"
 	"github.com/valyala/fastjson"
 )
 
@@ -223,11 +222,7 @@ func (f *feed) publish(e *entry) bool {
 		if !ok {
 			continue
 		}
-		pm, err := websocket.NewPreparedMessage(websocket.TextMessage, out)
-		if err != nil {
-			continue
-		}
-		h.publish(&entry{at: e.at, msg: pm, recv: e.recv})
+		h.publish(&entry{at: e.at, frame: textFrame(out), recv: e.recv})
 	}
 	return true
 }

@@ -25,7 +25,7 @@ func before(h int64) pos { return pos{h - 1, math.MaxInt64} }
 type entry struct {
 	at       pos
 	progress bool
-	msg      *websocket.PreparedMessage
+	frame    []byte // framed once (fanout.go), written as is to every client
 	raw      []byte // the node's bytes until published, for a shared feed to cut from
 	recv     time.Time
 }
@@ -136,7 +136,7 @@ func (h *hub) attach(c *client) (ok, closed bool) {
 		}
 		cur = e.at
 	}
-	if n > cap(c.q)-len(c.q) {
+	if n > c.room() {
 		return false, false
 	}
 	for _, e := range h.hist[i:] {
@@ -205,7 +205,7 @@ func (h *hub) publish(e *entry) bool {
 		return true
 	}
 	h.last = e.at
-	e.raw = nil // msg holds its own copy; history need not keep two
+	e.raw = nil // frame holds its own copy; history need not keep two
 	h.hist = append(h.hist, e)
 	if over := len(h.hist) - h.b.cfg.History; over > 0 {
 		h.covered = h.hist[over-1].at

@@ -195,11 +195,7 @@ func parseNotification(p *fastjson.Parser, kind string, msg []byte) (*entry, err
 			e.at.i = i
 		}
 	}
-	e.raw = append([]byte(nil), msg...)
-	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, e.raw)
-	if err != nil {
-		return nil, err
-	}
-	e.msg = pm
+	e.frame = textFrame(msg)
+	e.raw = e.frame[len(e.frame)-len(msg):]
 	return e, nil
 }

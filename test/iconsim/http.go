@@ -96,6 +96,9 @@ func (n *Node) serveAPI(w http.ResponseWriter, r *http.Request, rest string) {
 }
 
 func (n *Node) serveRPC(w http.ResponseWriter, r *http.Request) {
+	n.statMu.Lock()
+	n.posts++
+	n.statMu.Unlock()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	bp := bufs.Get().(*[]byte)
 	out := (*bp)[:0]

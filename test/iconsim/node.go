@@ -47,6 +47,9 @@ type FaultState struct {
 type Stats struct {
 	// Total counts JSON-RPC requests served (batch items one by one).
 	Total int64 `json:"total"`
+	// HTTPRequests counts JSON-RPC HTTP requests (a batch is one): what a
+	// proxy's pipelining and micro-batching save the node.
+	HTTPRequests int64 `json:"http_requests"`
 	// Methods counts per method name; names beyond the first 64 distinct
 	// ones are counted under "_other" to bound memory.
 	Methods    map[string]int64 `json:"methods"`
@@ -75,6 +78,7 @@ type Node struct {
 
 	statMu  sync.Mutex
 	total   int64
+	posts   int64 // JSON-RPC HTTP requests, under statMu
 	perMeth map[string]int64
 
 	connMu sync.Mutex
@@ -186,7 +190,7 @@ func (n *Node) Stats() Stats {
 	for k, v := range n.perMeth {
 		m[k] = v
 	}
-	s := Stats{Total: n.total, Methods: m}
+	s := Stats{Total: n.total, HTTPRequests: n.posts, Methods: m}
 	n.statMu.Unlock()
 	n.connMu.Lock()
 	s.WSSessions = int64(len(n.ws))
