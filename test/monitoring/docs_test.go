@@ -8,11 +8,12 @@ import (
 	"testing"
 )
 
-// conditionalMetrics exist only with capture, peers or Cloudflare pool
-// health configured, so the scrape test does not see them; they are
-// documented all the same.
+// conditionalMetrics exist only with capture, peers, Cloudflare pool
+// health or micro-batching configured, so the scrape test does not see
+// them; they are documented all the same.
 var conditionalMetrics = []string{
 	"icon_edge_capture_recorded_total", "icon_edge_capture_dropped_total",
+	"icon_edge_microbatch_node_requests_total", "icon_edge_microbatch_calls_total",
 	"icon_edge_peer_up", "icon_edge_peer_tip_height", "icon_edge_peer_polls_total", "icon_edge_region_failover_total",
 	"icon_edge_cloudflare_pool_healthy",
 }
