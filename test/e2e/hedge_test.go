@@ -120,8 +120,18 @@ func TestHedgingCutsTheTailRoutingCannotAvoid(t *testing.T) {
 	if quantile(without, 0.99) < 300*time.Millisecond {
 		t.Fatalf("without hedging p99 = %v: the slow moments did not show", quantile(without, 0.99))
 	}
-	if p99 := quantile(with, 0.99); p99 > 100*time.Millisecond {
-		t.Fatalf("with hedging p99 = %v", p99)
+	// Counted, not timed: a read that met a slow moment takes ≥ 300 ms
+	// whatever the machine's load; hedging must spare most of them.
+	slow := func(ls []time.Duration) (n int) {
+		for _, l := range ls {
+			if l >= 250*time.Millisecond {
+				n++
+			}
+		}
+		return n
+	}
+	if sw, so := slow(with), slow(without); sw*2 > so {
+		t.Fatalf("reads of 250 ms or more: %d with hedging, %d without", sw, so)
 	}
 	if won := counter(t, hedged, "icon_edge_hedges_total", "won"); won < 5 {
 		t.Fatalf("hedges won = %v", won)
