@@ -179,7 +179,7 @@ print("  added by micro-batching: p50 %+.0f us, p99 %+.0f us (p50 %.3f -> %.3f m
     (b["p50_ms"]-a["p50_ms"])*1000, (b["p99_ms"]-a["p99_ms"])*1000, a["p50_ms"], b["p50_ms"], a["p99_ms"], b["p99_ms"]))
 EOF
 
-echo "  replayed mix: the demo's workload (icon-demo's mixed reads, a signed transfer, 3 s of the built-in mix at 300 req/s)"
+echo "  replayed mix: the demo's workload (icon-demo's read stream: 8 clients, 5 request shapes; then 3 s of the built-in mix at 300 req/s)"
 echo "  captured through an edge in front of 3 nodes, then replayed at $rate req/s (goal 4's rate) for $REPLAY_DUR through each target"
 "$BIN/iconsim" --listen 127.0.0.1:19281 --nodes 3 --block-interval 500ms --nid 0x3 --channel icon_dex --log-format text >"$TMP/sim3.log" 2>&1 &
 SIM3=$!; pids+=($SIM3)
@@ -192,7 +192,33 @@ EOF
   --upstream http://127.0.0.1:19281 --upstream http://127.0.0.1:19282 --upstream http://127.0.0.1:19283 >"$TMP/edge-capture.log" 2>&1 &
 CAPPID=$!; pids+=($CAPPID)
 for i in $(seq 1 100); do curl -fsS http://127.0.0.1:19086/readyz >/dev/null 2>&1 && break; sleep 0.1; done
-"$BIN/icon-demo" --edge http://127.0.0.1:19086 --nodes http://127.0.0.1:19281,http://127.0.0.1:19282,http://127.0.0.1:19283 >"$TMP/demo.log" 2>&1 || echo "  (icon-demo failed: $(tail -1 "$TMP/demo.log"))"
+# The demo's read stream (cmd/icon-demo/stream.go): 8 clients, ~40 reads/s
+# each, cycling getLastBlock, getBalance of ever new accounts, getTotalSupply,
+# icx_call balanceOf of ever new accounts and final blocks; then, as make demo
+# used to, the built-in synthetic mix.
+python3 - http://127.0.0.1:19086 "${DEMO_STREAM_SECONDS:-4}" <<'EOF' || echo "  (demo stream failed)"
+import http.client, json, sys, threading, time
+host = sys.argv[1].split("//")[1]; secs = float(sys.argv[2])
+token = "cx0000000000000000000000000000000000001234"  # iconsim.TokenAddress
+def post(conn, body):
+    conn.request("POST", "/api/v3/icon_dex", body, {"Content-Type": "application/json"})
+    r = conn.getresponse(); return r.read()
+c0 = http.client.HTTPConnection(host, timeout=10)
+tip = int(json.loads(post(c0, '{"jsonrpc":"2.0","id":1,"method":"icx_getLastBlock"}'))["result"]["height"])
+final = max(tip - 1, 1)
+shapes = [lambda i: '{"jsonrpc":"2.0","id":1,"method":"icx_getLastBlock"}',
+          lambda i: '{"jsonrpc":"2.0","id":2,"method":"icx_getBalance","params":{"address":"hx%040x"}}' % i,
+          lambda i: '{"jsonrpc":"2.0","id":3,"method":"icx_getTotalSupply"}',
+          lambda i: '{"jsonrpc":"2.0","id":4,"method":"icx_call","params":{"to":"%s","dataType":"call","data":{"method":"balanceOf","params":{"_owner":"hx%040x"}}}}' % (token, i),
+          lambda i: '{"jsonrpc":"2.0","id":5,"method":"icx_getBlockByHeight","params":{"height":"0x%x"}}' % (1 + i % final)]
+end = time.time() + secs
+def client(w):
+    conn = http.client.HTTPConnection(host, timeout=10); i = w
+    while time.time() < end:
+        post(conn, shapes[i % 5](i // 5)); i += 8; time.sleep(0.025)
+ts = [threading.Thread(target=client, args=(w,)) for w in range(8)]
+[t.start() for t in ts]; [t.join() for t in ts]
+EOF
 "$BIN/icon-loadtest" synth --target http://127.0.0.1:19086/api/v3/icon_dex --rate 300 --duration 3s --quiet >/dev/null 2>&1 || true
 kill -TERM $CAPPID; wait $CAPPID 2>/dev/null || true
 kill $SIM3 2>/dev/null || true
