@@ -18,42 +18,34 @@ func set[F, T any](dst *F, v T) {
 
 func monitorNewParams(account string, m Monitor) load_balancers.MonitorNewParams {
 	var p load_balancers.MonitorNewParams
-	set(&p.AccountID, account)
-	set(&p.Description, m.Description)
-	set(&p.Type, load_balancers.MonitorNewParamsType(m.Type))
-	set(&p.Method, m.Method)
-	set(&p.Path, m.Path)
-	set(&p.ExpectedCodes, m.ExpectedCodes)
-	set(&p.Interval, m.Interval)
-	set(&p.Timeout, m.Timeout)
-	set(&p.Retries, m.Retries)
-	set(&p.ConsecutiveUp, m.ConsecutiveUp)
-	set(&p.ConsecutiveDown, m.ConsecutiveDown)
-	set(&p.Header, nonNilHeader(m.Header))
-	set(&p.Port, m.Port)
-	set(&p.AllowInsecure, m.AllowInsecure)
-	set(&p.FollowRedirects, m.FollowRedirects)
+	fillMonitor(&p, account, m)
 	return p
 }
 
 func monitorUpdateParams(account string, m Monitor) load_balancers.MonitorUpdateParams {
 	var p load_balancers.MonitorUpdateParams
-	set(&p.AccountID, account)
-	set(&p.Description, m.Description)
-	set(&p.Type, load_balancers.MonitorUpdateParamsType(m.Type))
-	set(&p.Method, m.Method)
-	set(&p.Path, m.Path)
-	set(&p.ExpectedCodes, m.ExpectedCodes)
-	set(&p.Interval, m.Interval)
-	set(&p.Timeout, m.Timeout)
-	set(&p.Retries, m.Retries)
-	set(&p.ConsecutiveUp, m.ConsecutiveUp)
-	set(&p.ConsecutiveDown, m.ConsecutiveDown)
-	set(&p.Header, nonNilHeader(m.Header))
-	set(&p.Port, m.Port)
-	set(&p.AllowInsecure, m.AllowInsecure)
-	set(&p.FollowRedirects, m.FollowRedirects)
+	fillMonitor(&p, account, m)
 	return p
+}
+
+// fillMonitor sets a monitor's fields on create or update params: the SDK
+// generates a separate type for each, field for field the same, so one
+// filler by field name serves both (the type field converts to either
+// params' own string type).
+func fillMonitor(params any, account string, m Monitor) {
+	rv := reflect.ValueOf(params).Elem()
+	for name, v := range map[string]any{
+		"AccountID": account, "Description": m.Description, "Type": m.Type, "Method": m.Method,
+		"Path": m.Path, "ExpectedCodes": m.ExpectedCodes, "Interval": m.Interval, "Timeout": m.Timeout,
+		"Retries": m.Retries, "ConsecutiveUp": m.ConsecutiveUp, "ConsecutiveDown": m.ConsecutiveDown,
+		"Header": nonNilHeader(m.Header), "Port": m.Port, "AllowInsecure": m.AllowInsecure,
+		"FollowRedirects": m.FollowRedirects,
+	} {
+		field := rv.FieldByName(name)
+		value := field.FieldByName("Value")
+		value.Set(reflect.ValueOf(v).Convert(value.Type()))
+		field.FieldByName("Present").SetBool(true)
+	}
 }
 
 func nonNilHeader(h map[string][]string) map[string][]string {
