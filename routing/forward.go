@@ -1,8 +1,8 @@
 package routing
 
 import (
+	"fmt"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -95,6 +95,9 @@ func (f *Forwarder) client(base string) (*fasthttp.HostClient, error) {
 	if err != nil {
 		return nil, err
 	}
+	if u.Path != "" && u.Path != "/" {
+		return nil, fmt.Errorf("peer URL %s: give scheme://host[:port] without a path", base)
+	}
 	isTLS := u.Scheme == "https"
 	addr := u.Host
 	if u.Port() == "" {
@@ -104,15 +107,6 @@ func (f *Forwarder) client(base string) (*fasthttp.HostClient, error) {
 		NoDefaultUserAgentHeader: true, DisableHeaderNamesNormalizing: true,
 		// At most once: a write must never reach two regions.
 		RetryIfErr: func(*fasthttp.Request, int, error) (bool, bool) { return false, false }}
-	if strings.TrimSpace(u.Path) != "" && u.Path != "/" {
-		return nil, &url.Error{Op: "forward", URL: base, Err: errPeerPath}
-	}
 	f.clients[base] = hc
 	return hc, nil
 }
-
-var errPeerPath = errString("a peer URL is scheme://host[:port] without a path")
-
-type errString string
-
-func (e errString) Error() string { return string(e) }

@@ -112,12 +112,19 @@ func TestProbesHaveTheirOwnConnections(t *testing.T) {
 	}
 	eventually(t, "both waits at the node", func() bool { return a.calls.Load() >= 2 })
 	n := p.byURL[a.url]
+	lastProbe := func() time.Time { n.mu.Lock(); defer n.mu.Unlock(); return n.lastProbe }
+	before := lastProbe()
 	start := time.Now()
 	for time.Since(start) < 200*time.Millisecond { // ~40 probe intervals with the pool full
 		if n.State() != StateHealthy {
 			t.Fatalf("node ejected while its connections were busy with waits: %s", n.LastError())
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+	// The window proves something only if probes ran in it.
+	eventually(t, "a probe while the pool is full", func() bool { return lastProbe().After(before) })
+	if n.State() != StateHealthy {
+		t.Fatalf("node ejected while its connections were busy with waits: %s", n.LastError())
 	}
 	a.stopHanging()
 	<-done
