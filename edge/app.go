@@ -140,7 +140,7 @@ func Start(cfg Config, log *slog.Logger) (*Edge, error) {
 		KeepHijackedConns: true,
 		Logger:            slogPrintf{log},
 	}
-	capped := e.capConns(ln) // before the goroutine: a reload may change e.cfg
+	capped := newLazyListener(e.capConns(ln)) // before the goroutine: a reload may change e.cfg
 	go func() { e.served <- e.server.Serve(capped) }()
 	if cfg.AdminListen != "" {
 		if err := e.startAdmin(cfg.AdminListen); err != nil {

@@ -270,25 +270,27 @@ func (c *pipeConn) readLoop() {
 	br := bufio.NewReaderSize(c.conn, 16<<10)
 	var scratch fasthttp.Response
 	var readBy time.Time
-	idle := time.NewTimer(c.p.maxIdle)
+	// The idle check runs every half of maxIdle and retires the connection
+	// after a whole period without a call (so idle between half and all of
+	// maxIdle). Re-arming a timer each time the reader catches up would
+	// cost a timer operation every few calls.
+	idle := time.NewTicker(max(c.p.maxIdle/2, time.Millisecond))
 	defer idle.Stop()
+	served, servedAtTick := 0, 0
 	for {
 		var call *pipeCall
 		select {
 		case call = <-c.queue:
-		default:
-			idle.Reset(c.p.maxIdle)
-			select {
-			case call = <-c.queue:
-			case <-c.closed:
+		case <-c.closed:
+			return
+		case <-idle.C:
+			if served == servedAtTick && c.retireIfIdle() {
 				return
-			case <-idle.C:
-				if c.retireIfIdle() {
-					return
-				}
-				continue
 			}
+			servedAtTick = served
+			continue
 		}
+		served++
 		// The head of the line must be answered by its deadline (within
 		// the slack): move the connection's read deadline when it is not.
 		if call.deadline.After(readBy) || call.deadline.Add(2*deadlineSlack).Before(readBy) {
