@@ -3,10 +3,6 @@ package edge
 import (
 	"context"
 	"fmt"
-	"github.com/icon-edge/icon-edge/accesslog"
-	"github.com/icon-edge/icon-edge/capture"
-	"github.com/icon-edge/icon-edge/version"
-	"github.com/icon-edge/icon-edge/wsbridge"
 	"io"
 	"log/slog"
 	"net"
@@ -14,12 +10,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/icon-edge/icon-edge/accesslog"
 	"github.com/icon-edge/icon-edge/cache"
+	"github.com/icon-edge/icon-edge/capture"
 	"github.com/icon-edge/icon-edge/internal/logfmt"
+	"github.com/icon-edge/icon-edge/internal/rawconn"
 	"github.com/icon-edge/icon-edge/proxy"
 	"github.com/icon-edge/icon-edge/ratelimit"
 	"github.com/icon-edge/icon-edge/redisstate"
 	"github.com/icon-edge/icon-edge/upstream"
+	"github.com/icon-edge/icon-edge/version"
+	"github.com/icon-edge/icon-edge/wsbridge"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/valyala/fasthttp"
@@ -140,7 +141,7 @@ func Start(cfg Config, log *slog.Logger) (*Edge, error) {
 		KeepHijackedConns: true,
 		Logger:            slogPrintf{log},
 	}
-	capped := newLazyListener(e.capConns(ln)) // before the goroutine: a reload may change e.cfg
+	capped := newLazyListener(e.capConns(rawconn.Listener{Listener: ln})) // before the goroutine: a reload may change e.cfg
 	go func() { e.served <- e.server.Serve(capped) }()
 	if cfg.AdminListen != "" {
 		if err := e.startAdmin(cfg.AdminListen); err != nil {

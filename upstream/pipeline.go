@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/icon-edge/icon-edge/internal/rawconn"
 	"github.com/valyala/fasthttp"
 )
 
@@ -130,7 +131,7 @@ func (p *pipeline) pick(deadline time.Time) (*pipeConn, error) {
 		p.mu.Unlock()
 		return nil, err
 	}
-	c := newPipeConn(p, conn)
+	c := newPipeConn(p, rawconn.Wrap(conn))
 	if p.closed {
 		p.mu.Unlock()
 		c.fail(net.ErrClosed)
