@@ -10,16 +10,17 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-
-	"github.com/icon-edge/icon-edge/ratelimit"
-	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/icon-edge/icon-edge/internal/rawconn"
+	"github.com/icon-edge/icon-edge/ratelimit"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 )
 
@@ -384,6 +385,15 @@ func (p *Pool) newClient(base string) *fasthttp.HostClient {
 		ReadBufferSize:                16 << 10,
 		DisableHeaderNamesNormalizing: true,
 		NoDefaultUserAgentHeader:      true,
+		// Raw reads and writes, as on the pipelined connections (rawconn);
+		// TLS, when the node speaks it, runs over the wrapped socket.
+		Dial: func(addr string) (net.Conn, error) {
+			c, err := fasthttp.Dial(addr)
+			if err != nil {
+				return nil, err
+			}
+			return rawconn.Wrap(c), nil
+		},
 		// The edge decides itself what may be retried: a write must never be
 		// sent twice behind its back.
 		RetryIfErr: func(*fasthttp.Request, int, error) (bool, bool) { return false, false },

@@ -1,11 +1,15 @@
 package rawconn
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"sync"
 	"testing"
@@ -185,5 +189,36 @@ func BenchmarkPingPong(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TLS runs over a wrapped socket (the edge's connections to https nodes).
+func TestTLSOverARawSocket(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "over tls")
+	}))
+	defer srv.Close()
+	tcp, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := Wrap(tcp)
+	if _, ok := raw.(*Conn); !ok {
+		t.Fatalf("not wrapped: %T", raw)
+	}
+	cfg := srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	cfg.ServerName = "example.com" // in httptest's certificate
+	conn := tls.Client(raw, cfg)
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if string(body) != "over tls" {
+		t.Fatalf("body %q", body)
 	}
 }
