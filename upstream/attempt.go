@@ -102,9 +102,10 @@ func (p *Pool) Send(need Need, req *fasthttp.Request, resp *fasthttp.Response, d
 		}
 		tried = append(tried, n)
 		res.Node, res.Tried = n.url, len(tried)
-		a := Attempt{Deadline: deadline, Long: pol.Long, Pipelined: !pol.Long && !pol.SentOnce}
+		now := time.Now() // the attempt's start as well: one clock read
+		a := Attempt{Deadline: deadline, Start: now, Long: pol.Long, Pipelined: !pol.Long && !pol.SentOnce}
 		if !pol.Long && pol.AttemptTimeout > 0 {
-			a.Deadline = earlier(deadline, time.Now().Add(pol.AttemptTimeout))
+			a.Deadline = earlier(deadline, now.Add(pol.AttemptTimeout))
 		}
 		if hedge && attempt == 0 {
 			var second *Node
@@ -118,10 +119,12 @@ func (p *Pool) Send(need Need, req *fasthttp.Request, resp *fasthttp.Response, d
 		} else {
 			res.Outcome, res.Err = p.Do(n, req, resp, a)
 		}
-		more := attempt < pol.Retries && time.Now().Before(deadline)
+		// Whether another attempt may follow; the clock is read only when
+		// the answer leaves that question open.
+		more := func() bool { return attempt < pol.Retries && time.Now().Before(deadline) }
 		switch {
 		case res.Outcome == OutcomeOK:
-			if !more || !p.askAnother(pol.NotFound, n, resp) {
+			if !p.askAnother(pol.NotFound, n, resp) || !more() {
 				return res
 			}
 			if saved == nil {
@@ -134,7 +137,7 @@ func (p *Pool) Send(need Need, req *fasthttp.Request, resp *fasthttp.Response, d
 		case pol.SentOnce && res.Outcome.Sent():
 			res.Uncertain = true
 			return res
-		case !more:
+		case !more():
 			if saved != nil {
 				saved.CopyTo(resp)
 				res.Outcome = OutcomeOK
@@ -224,6 +227,9 @@ var (
 type Attempt struct {
 	// Deadline bounds the attempt.
 	Deadline time.Time
+	// Start is when the attempt began, if the caller has just read the
+	// clock (zero: Do reads it).
+	Start time.Time
 	// Long marks a call the node holds open on purpose (wait methods): its
 	// duration says nothing about the node's speed, and running out of time
 	// says nothing about its health.
@@ -239,7 +245,10 @@ type Attempt struct {
 // started with no time left) book nothing: the node is busy, not broken.
 func (p *Pool) Do(n *Node, req *fasthttp.Request, resp *fasthttp.Response, a Attempt) (Outcome, error) {
 	deadline := a.Deadline
-	start := time.Now() // read once: clock reads show in the profile
+	start := a.Start // clock reads show in the profile
+	if start.IsZero() {
+		start = time.Now()
+	}
 	if !start.Before(deadline) {
 		n.outcomes[OutcomeShed].Add(1)
 		return OutcomeShed, errExpired
