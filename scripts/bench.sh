@@ -27,12 +27,14 @@ BIN=${BIN:-bin}
 DUR=${DUR:-5s}
 ROUNDS=${ROUNDS:-3}
 REPLAY_DUR=${REPLAY_DUR:-8s}
+# The issue's load generator: one wrk thread, 64 connections.
+WRK_THREADS=${WRK_THREADS:-1}
 SIM=127.0.0.1:19181
 TMP=$(mktemp -d)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -f "$TMP/nginx.pid" ] && kill "$(cat "$TMP/nginx.pid")" 2>/dev/null || true
+  for f in "$TMP/nginx.pid" "$TMP/n1/nginx.pid"; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$TMP"
 }
@@ -77,17 +79,23 @@ edge edge-limit 19082 --config scripts/edge-ratelimit-bench.yaml
 edge edge-nopipe 19083 --config "$TMP/nopipe.yaml"
 edge edge-mb 19084 --config "$TMP/mb.yaml"
 edge edge-full 19085 --config "$TMP/full.yaml"
+GOMAXPROCS=1 edge edge-1core 19087 --cache=false
 mkdir -p "$TMP/body" "$TMP/proxy"
 sed -e "s|__PORT__|19090|" -e "s|__UPSTREAM__|$SIM|" -e "s|__DIR__|$TMP|g" scripts/nginx-bench.conf >"$TMP/nginx.conf"
 nginx -c "$TMP/nginx.conf" -e "$TMP/error.log"
+mkdir -p "$TMP/n1/body" "$TMP/n1/proxy"
+sed -e "s|__PORT__|19091|" -e "s|__UPSTREAM__|$SIM|" -e "s|__DIR__|$TMP/n1|g" -e "s|worker_processes auto;|worker_processes 1;|" \
+  scripts/nginx-bench.conf >"$TMP/nginx1.conf"
+nginx -c "$TMP/nginx1.conf" -e "$TMP/n1/error.log"
 url[direct]=http://$SIM/api/v3
 url[nginx]=http://127.0.0.1:19090/api/v3
-for port in 19080 19081 19082 19083 19084 19085; do
+url[nginx-1core]=http://127.0.0.1:19091/api/v3
+for port in 19080 19081 19082 19083 19084 19085 19087; do
   for i in $(seq 1 100); do curl -fsS http://127.0.0.1:$port/readyz >/dev/null 2>&1 && break; sleep 0.1; done
 done
 sleep 2 # a few blocks, so block 0x1 is final and cacheable
-nginx_pids() { local m; m=$(cat "$TMP/nginx.pid"); echo "$m $(pgrep -P "$m" | tr '\n' ' ')"; }
-pids_of() { case $1 in nginx) nginx_pids ;; direct) echo "$SIMPID" ;; *) echo "${pid[$1]}" ;; esac; }
+nginx_pids() { local m; m=$(cat "$1"); echo "$m $(pgrep -P "$m" | tr '\n' ' ')"; }
+pids_of() { case $1 in nginx) nginx_pids "$TMP/nginx.pid" ;; nginx-1core) nginx_pids "$TMP/n1/nginx.pid" ;; direct) echo "$SIMPID" ;; *) echo "${pid[$1]}" ;; esac; }
 # CPU ticks (1/100 s) used so far by the given processes
 ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo $t; }
 node_posts() { curl -fsS "http://$SIM/_sim/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["http_requests"])'; }
@@ -97,7 +105,7 @@ wrk_run() {
   local name=$1 script=$2 a b na nb pa pb out
   local procs; procs=$(pids_of "$name")
   a=$(ticks $procs); na=$(ticks $SIMPID); pa=$(node_posts)
-  out=$(wrk -t2 -c64 -d"$DUR" -s "$script" "${url[$name]}")
+  out=$(wrk -t"$WRK_THREADS" -c64 -d"$DUR" -s "$script" "${url[$name]}")
   b=$(ticks $procs); nb=$(ticks $SIMPID); pb=$(node_posts)
   local rps reqs
   rps=$(echo "$out" | awk '/Requests\/sec/ {print int($2)}')
@@ -121,16 +129,18 @@ EOF
 
 echo "== machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start; everything (wrk, proxies, node) shares them"
 echo
-echo "== Goal 1: pass-through, icx_getLastBlock, wrk -t2 -c64 -d$DUR, $ROUNDS alternating rounds (medians; CPU summed over rounds)"
+echo "== Goal 1: pass-through, icx_getLastBlock, wrk -t$WRK_THREADS -c64 -d$DUR, $ROUNDS alternating rounds (medians; CPU summed over rounds)"
 for r in $(seq 1 "$ROUNDS"); do
   echo "  round $r"
-  for t in direct edge edge-nopipe nginx; do wrk_run $t scripts/wrk-lastblock.lua; done
+  for t in direct edge edge-nopipe nginx edge-1core nginx-1core; do wrk_run $t scripts/wrk-lastblock.lua; done
 done
-for t in direct edge edge-nopipe nginx; do
+for t in direct edge edge-nopipe nginx edge-1core nginx-1core; do
   printf "  %-12s %7s req/s   %6s ms CPU per 1,000 requests (%s)\n" "$t" "$(stat $t rps)" "$(stat $t cpu)" \
     "$([ $t = direct ] && echo node || echo "the proxy's processes")"
 done
 echo "  pipelining: edge / edge without it = $(calc "round($(stat edge rps) / $(stat edge-nopipe rps), 2)") throughput, $(calc "round($(stat edge cpu) / $(stat edge-nopipe cpu), 2)") CPU per request"
+echo "  on one core each (edge GOMAXPROCS=1, nginx worker_processes 1; information, not the goal):" \
+  "$(calc "round($(stat edge-1core rps) / $(stat nginx-1core rps), 2)") throughput, $(calc "round($(stat edge-1core cpu) / $(stat nginx-1core cpu), 2)") CPU per request"
 verdict "1a" "throughput edge / nginx" "$(calc "round($(stat edge rps) / $(stat nginx rps), 2)")" ">=" 1.2
 verdict "1b" "CPU per 1k requests edge / nginx" "$(calc "round($(stat edge cpu) / $(stat nginx cpu), 2)")" "<=" 1.0
 allocs=$(go test -run '^$' -bench '^BenchmarkEdgeSingleRead$' -benchmem -benchtime 20000x ./proxy 2>/dev/null | awk '/^BenchmarkEdgeSingleRead/ {for (i=1;i<=NF;i++) if ($i=="allocs/op") print $(i-1)}')
@@ -290,7 +300,7 @@ echo "  cache hits (final block) / direct: $(calc "round($(tail -1 "$TMP/runs.ed
 
 echo
 echo "== Go benchmarks of the hot paths (ns/op, allocs/op)"
-go test -run '^$' -bench . -benchmem -benchtime 1s ./proxy ./upstream ./cache ./ratelimit ./accesslog ./capture 2>/dev/null | grep -E '^(Benchmark|ok)' || true
+go test -run '^$' -bench . -benchmem -benchtime 1s ./proxy ./upstream ./cache ./ratelimit ./accesslog ./capture ./internal/rawconn 2>/dev/null | grep -E '^(Benchmark|ok)' || true
 go test -run '^$' -bench 'Fanout' -benchmem ./wsbridge 2>/dev/null | grep -E '^(Benchmark|ok)' || true
 
 echo
