@@ -62,7 +62,7 @@ func (c *connCap) Accept() (net.Conn, error) {
 		}
 		c.mu.Unlock()
 		if ok {
-			return &cappedConn{Conn: conn, cap: c, key: key}, nil
+			return &cappedConn{socketConn: socketConn{conn}, cap: c, key: key}, nil
 		}
 		c.refused.Inc()
 		go func() {
@@ -106,7 +106,7 @@ func (c *connCap) release(key netip.Addr) {
 // cappedConn gives its slot back once, however often it is closed (the edge's
 // error path and fasthttp may both close it).
 type cappedConn struct {
-	net.Conn
+	socketConn
 	cap  *connCap
 	key  netip.Addr
 	once sync.Once
@@ -118,18 +118,20 @@ func (c *cappedConn) Close() error {
 	return err
 }
 
-// SetWriteBuffer passes the socket option through (the websocket bridge
-// shrinks send buffers of subscribers).
-func (c *cappedConn) SetWriteBuffer(n int) error {
+// socketConn is embedded by the listener's connection wrappers so the
+// socket stays reachable through them: the websocket bridge's fan-out
+// writes to it itself (SyscallConn, wsbridge/fanout.go) and shrinks
+// subscribers' send buffers (SetWriteBuffer).
+type socketConn struct{ net.Conn }
+
+func (c socketConn) SetWriteBuffer(n int) error {
 	if tc, ok := c.Conn.(interface{ SetWriteBuffer(int) error }); ok {
 		return tc.SetWriteBuffer(n)
 	}
 	return nil
 }
 
-// SyscallConn passes the socket through, so the websocket bridge's writers
-// can write to it without blocking (wsbridge/fanout.go).
-func (c *cappedConn) SyscallConn() (syscall.RawConn, error) {
+func (c socketConn) SyscallConn() (syscall.RawConn, error) {
 	if sc, ok := c.Conn.(syscall.Conn); ok {
 		return sc.SyscallConn()
 	}

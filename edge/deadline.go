@@ -5,7 +5,6 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -47,7 +46,7 @@ func (l *lazyListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &lazyConn{Conn: conn, l: l}
+	c := &lazyConn{socketConn: socketConn{conn}, l: l}
 	l.open.Add(1)
 	l.conns.Store(c, struct{}{})
 	return c, nil
@@ -76,7 +75,7 @@ func (l *lazyListener) sweep() {
 
 // lazyConn records far deadlines and sets near ones (see sweepEvery).
 type lazyConn struct {
-	net.Conn
+	socketConn
 	l           *lazyListener
 	read, write lazyDeadline
 	closeOnce   sync.Once
@@ -155,20 +154,4 @@ func (c *lazyConn) Close() error {
 		c.l.open.Add(-1)
 	})
 	return err
-}
-
-// SetWriteBuffer and SyscallConn pass the socket through for the websocket
-// bridge (wsbridge/bridge.go, wsbridge/fanout.go).
-func (c *lazyConn) SetWriteBuffer(n int) error {
-	if tc, ok := c.Conn.(interface{ SetWriteBuffer(int) error }); ok {
-		return tc.SetWriteBuffer(n)
-	}
-	return nil
-}
-
-func (c *lazyConn) SyscallConn() (syscall.RawConn, error) {
-	if sc, ok := c.Conn.(syscall.Conn); ok {
-		return sc.SyscallConn()
-	}
-	return nil, errors.New("not a socket")
 }
