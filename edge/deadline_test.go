@@ -140,3 +140,38 @@ func TestSweeperFiresFarDeadlines(t *testing.T) {
 		t.Fatalf("%d connections still counted after close", l.open.Load())
 	}
 }
+
+// What fasthttp pays per deadline move, four per keep-alive request: on the
+// socket (a runtime timer re-armed) against a lazyConn (recorded).
+func BenchmarkSetReadDeadline(b *testing.B) {
+	for _, mode := range []string{"socket", "lazy"} {
+		b.Run(mode, func(b *testing.B) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ln.Close()
+			l := &lazyListener{Listener: ln}
+			l.now.Store(time.Now().UnixNano())
+			client, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer client.Close()
+			conn, err := l.Accept()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer conn.Close()
+			if mode == "socket" {
+				conn = conn.(*lazyConn).Conn
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				// Alternating, as fasthttp's idle and read timeouts do.
+				_ = conn.SetReadDeadline(time.Now().Add(time.Duration(10+80*(i&1)) * time.Second))
+			}
+		})
+	}
+}

@@ -270,12 +270,18 @@ verdict "3b" "KiB per idle subscriber (bridge heap + stacks)" "$(wsval KiB/idle-
 echo
 echo "== Goal 4: latency added by the edge, open loop (icon-loadtest compare, A = direct, B = edge)"
 echo "  open-loop saturation through the edge with icon-loadtest: $olsat req/s (wrk's closed loop: $sat); measured at half: $rate4 req/s"
+# Three comparisons, each A/B alternating over 2 rounds; the medians of
+# their added p50 and p99, as goal 1 takes medians of rounds (one stall of
+# the shared machine must not decide the goal; each comparison is printed).
 # A comparison in which the tester fell behind on either side measures the
-# tester, not the edge: it is run again (up to 3 times), and never counted.
-for attempt in 1 2 3; do
-  "$BIN/icon-loadtest" compare --a "${url[direct]}" --b "${url[edge]}" --mix scripts/mix-lastblock.yaml \
-    --rate "$rate4" --duration "$DUR" --rounds 2 --quiet --json "$TMP/lat.json" >/dev/null 2>&1 || true
-  read -r kept p50 p99 < <(python3 - "$TMP/lat.json" <<'EOF'
+# tester, not the edge: it is run again (up to 3 times per comparison), and
+# never counted.
+: >"$TMP/lat.txt"
+for cmp in 1 2 3; do
+  for attempt in 1 2 3; do
+    "$BIN/icon-loadtest" compare --a "${url[direct]}" --b "${url[edge]}" --mix scripts/mix-lastblock.yaml \
+      --rate "$rate4" --duration "$DUR" --rounds 2 --quiet --json "$TMP/lat.json" >/dev/null 2>&1 || true
+    read -r kept d50 d99 < <(python3 - "$TMP/lat.json" <<'EOF'
 import json, sys
 c = json.load(open(sys.argv[1])); a, b = c["a"]["latency"], c["b"]["latency"]
 kept = c["a"]["tester_kept_up"] and c["b"]["tester_kept_up"]
@@ -284,10 +290,18 @@ print("  direct p50 %.3f p99 %.3f ms; through the edge p50 %.3f p99 %.3f ms; tes
 print(1 if kept else 0, round((b["p50_ms"]-a["p50_ms"])*1000), round((b["p99_ms"]-a["p99_ms"])*1000))
 EOF
 )
-  [ "$kept" = 1 ] && break
-  echo "  (the tester fell behind: not a measurement of the edge; again)"
+    [ "$kept" = 1 ] && break
+    echo "  (the tester fell behind: not a measurement of the edge; again)"
+  done
+  [ "$kept" = 1 ] && echo "$d50 $d99" >>"$TMP/lat.txt"
 done
-if [ "$kept" != 1 ]; then p50=n/a; p99=n/a; fi
+read -r p50 p99 < <(python3 - "$TMP/lat.txt" <<'EOF'
+import statistics, sys
+rows = [list(map(int, l.split())) for l in open(sys.argv[1]) if l.strip()]
+print(*(round(statistics.median(r[i] for r in rows)) if rows else "n/a" for i in (0, 1)))
+EOF
+)
+echo "  medians of $(wc -l <"$TMP/lat.txt") comparisons: added p50 $p50 us, p99 $p99 us"
 verdict "4a" "added p50, us" "$p50" "<" 100
 verdict "4b" "added p99, us" "$p99" "<" 1000
 
@@ -300,7 +314,7 @@ echo "  cache hits (final block) / direct: $(calc "round($(tail -1 "$TMP/runs.ed
 
 echo
 echo "== Go benchmarks of the hot paths (ns/op, allocs/op)"
-go test -run '^$' -bench . -benchmem -benchtime 1s ./proxy ./upstream ./cache ./ratelimit ./accesslog ./capture ./internal/rawconn 2>/dev/null | grep -E '^(Benchmark|ok)' || true
+go test -run '^$' -bench . -benchmem -benchtime 1s ./proxy ./upstream ./cache ./ratelimit ./accesslog ./capture ./internal/rawconn ./edge 2>/dev/null | grep -E '^(Benchmark|ok)' || true
 go test -run '^$' -bench 'Fanout' -benchmem ./wsbridge 2>/dev/null | grep -E '^(Benchmark|ok)' || true
 
 echo
