@@ -18,36 +18,51 @@ import (
 // connection whose recorded one has passed, which fails its pending and
 // later I/O exactly as the deadline would have, at most sweepEvery late.
 // Nearer deadlines (a websocket's one-second write bound, a deadline in the
-// past to interrupt a read) go to the socket at once.
+// past to interrupt a read, a test's short timeout) go to the socket at once.
+// Time is counted on the monotonic clock, as the runtime counts deadlines: a
+// step of the wall clock neither fires nor postpones them.
 const (
 	sweepEvery  = 100 * time.Millisecond
-	lazyHorizon = time.Second
+	lazyHorizon = 2 * time.Second
 )
 
 // lazyListener hands out lazyConns and runs their sweeper while it is open
 // or any of its connections is.
 type lazyListener struct {
 	net.Listener
-	conns  sync.Map // *lazyConn → struct{}
+	base  time.Time // the monotonic origin of due and now
+	conns sync.Map  // *lazyConn → struct{}
+	// open counts connections not yet closed, and a call in Accept (whose
+	// connection is not registered yet), so the sweeper cannot end while one
+	// is on its way.
 	open   atomic.Int64
 	closed atomic.Bool
-	now    atomic.Int64 // unix nanoseconds at the last sweep
+	now    atomic.Int64 // since base, at the last sweep
 }
 
 func newLazyListener(ln net.Listener) *lazyListener {
-	l := &lazyListener{Listener: ln}
-	l.now.Store(time.Now().UnixNano())
+	l := lazyListenerOn(ln)
 	go l.sweep()
 	return l
 }
 
+// lazyListenerOn is a lazyListener without its sweeper (tests sweep by hand).
+func lazyListenerOn(ln net.Listener) *lazyListener {
+	return &lazyListener{Listener: ln, base: time.Now()}
+}
+
+// since is t on the sweeper's clock: nanoseconds after base (monotonic when t
+// carries a monotonic reading, as time.Now().Add(d) does).
+func (l *lazyListener) since(t time.Time) int64 { return int64(t.Sub(l.base)) }
+
 func (l *lazyListener) Accept() (net.Conn, error) {
+	l.open.Add(1)
 	conn, err := l.Listener.Accept()
 	if err != nil {
+		l.open.Add(-1)
 		return nil, err
 	}
 	c := &lazyConn{socketConn: socketConn{conn}, l: l}
-	l.open.Add(1)
 	l.conns.Store(c, struct{}{})
 	return c, nil
 }
@@ -61,7 +76,7 @@ func (l *lazyListener) sweep() {
 	t := time.NewTicker(sweepEvery)
 	defer t.Stop()
 	for range t.C {
-		now := time.Now().UnixNano()
+		now := l.since(time.Now())
 		l.now.Store(now)
 		l.conns.Range(func(k, _ any) bool {
 			k.(*lazyConn).expire(now)
@@ -81,8 +96,8 @@ type lazyConn struct {
 	closeOnce   sync.Once
 }
 
-// lazyDeadline is one direction's deadline: due (unix nanoseconds, 0: none)
-// is the recorded far deadline; onSocket says a real one is set.
+// lazyDeadline is one direction's deadline: due (on the listener's clock, 0:
+// none) is the recorded far deadline; onSocket says a real one is set.
 type lazyDeadline struct {
 	mu       sync.Mutex
 	due      atomic.Int64
@@ -106,10 +121,10 @@ func (d *lazyDeadline) set(l *lazyListener, t time.Time, onSocket func(time.Time
 	defer d.mu.Unlock()
 	// l.now lags real time by up to sweepEvery, so a deadline taken as far
 	// is at least lazyHorizon - sweepEvery away.
-	if t.IsZero() || t.UnixNano()-l.now.Load() > int64(lazyHorizon) {
-		due := int64(0)
+	if t.IsZero() || l.since(t)-l.now.Load() > int64(lazyHorizon) {
+		due := int64(0) // none
 		if !t.IsZero() {
-			due = t.UnixNano()
+			due = l.since(t) // > lazyHorizon: never 0
 		}
 		d.due.Store(due)
 		if d.onSocket {
@@ -137,7 +152,6 @@ func (d *lazyDeadline) fire(now int64, onSocket func(time.Time) error) {
 		d.due.Store(0)
 		d.onSocket = true
 		_ = onSocket(longAgo) // not due itself: the sweep decided it has passed
-
 	}
 	d.mu.Unlock()
 }

@@ -16,8 +16,7 @@ func lazyPair(t *testing.T) (*lazyListener, *lazyConn, net.Conn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &lazyListener{Listener: ln}
-	l.now.Store(time.Now().UnixNano())
+	l := lazyListenerOn(ln)
 	t.Cleanup(func() { _ = l.Close() })
 	client, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
@@ -51,14 +50,14 @@ func readsByte(t *testing.T, c net.Conn, peer net.Conn) {
 }
 
 func TestFarDeadlineFiresOnlyOnceSweptPastIt(t *testing.T) {
-	_, c, client := lazyPair(t)
+	l, c, client := lazyPair(t)
 	due := time.Now().Add(time.Minute)
 	if err := c.SetReadDeadline(due); err != nil {
 		t.Fatal(err)
 	}
-	c.expire(due.UnixNano() - 1) // a sweep before the deadline changes nothing
+	c.expire(l.since(due) - 1) // a sweep before the deadline changes nothing
 	readsByte(t, c, client)
-	c.expire(due.UnixNano())
+	c.expire(l.since(due))
 	readTimesOut(t, c) // pending and later reads fail, as with a real deadline
 	readTimesOut(t, c)
 	// A new deadline (fasthttp sets one per request) lifts the expired one.
@@ -69,14 +68,14 @@ func TestFarDeadlineFiresOnlyOnceSweptPastIt(t *testing.T) {
 }
 
 func TestMovedDeadlineIsNotFiredAtItsOldTime(t *testing.T) {
-	_, c, client := lazyPair(t)
+	l, c, client := lazyPair(t)
 	first := time.Now().Add(30 * time.Second)
 	_ = c.SetReadDeadline(first)
 	_ = c.SetReadDeadline(first.Add(time.Minute))
-	c.expire(first.UnixNano() + 1)
+	c.expire(l.since(first) + 1)
 	readsByte(t, c, client)
 	_ = c.SetReadDeadline(time.Time{}) // none at all
-	c.expire(first.Add(time.Hour).UnixNano())
+	c.expire(l.since(first.Add(time.Hour)))
 	readsByte(t, c, client)
 }
 
@@ -97,10 +96,10 @@ func TestNearDeadlineGoesToTheSocketAtOnce(t *testing.T) {
 }
 
 func TestWriteDeadlineFires(t *testing.T) {
-	_, c, _ := lazyPair(t)
+	l, c, _ := lazyPair(t)
 	due := time.Now().Add(time.Minute)
 	_ = c.SetDeadline(due)
-	c.expire(due.UnixNano())
+	c.expire(l.since(due))
 	if _, err := c.Write([]byte("x")); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("write: want a deadline error, got %v", err)
 	}
@@ -125,7 +124,7 @@ func TestSweeperFiresFarDeadlines(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	horizon := time.Duration(l.now.Load()-start.UnixNano()) + lazyHorizon + 50*time.Millisecond
+	horizon := time.Duration(l.now.Load()-l.since(start)) + lazyHorizon + 50*time.Millisecond
 	_ = conn.SetReadDeadline(start.Add(horizon))
 	if conn.(*lazyConn).read.due.Load() == 0 {
 		t.Fatal("a deadline beyond the horizon was not left to the sweeper")
@@ -151,8 +150,7 @@ func BenchmarkSetReadDeadline(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer ln.Close()
-			l := &lazyListener{Listener: ln}
-			l.now.Store(time.Now().UnixNano())
+			l := lazyListenerOn(ln)
 			client, err := net.Dial("tcp", ln.Addr().String())
 			if err != nil {
 				b.Fatal(err)
@@ -173,5 +171,65 @@ func BenchmarkSetReadDeadline(b *testing.B) {
 				_ = conn.SetReadDeadline(time.Now().Add(time.Duration(10+80*(i&1)) * time.Second))
 			}
 		})
+	}
+}
+
+// gatedListener holds each accepted connection until released: the moment
+// between the inner Accept and the connection's registration, stretched.
+type gatedListener struct {
+	net.Listener
+	got, release chan struct{}
+}
+
+func (g gatedListener) Accept() (net.Conn, error) {
+	c, err := g.Listener.Accept()
+	g.got <- struct{}{}
+	<-g.release
+	return c, err
+}
+
+// Shutdown closes the listener while Accept already holds a connection: the
+// sweeper must not end then, or that connection's far deadlines never fire
+// (a client that never sends would hold the shutdown to its end).
+func TestSweeperOutlivesAConnectionBeingAccepted(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := gatedListener{ln, make(chan struct{}, 1), make(chan struct{})}
+	l := newLazyListener(g)
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() { c, _ := l.Accept(); accepted <- c }()
+	<-g.got // the inner Accept has the connection
+	_ = l.Close()
+	time.Sleep(3 * sweepEvery) // time for a sweeper that would end to end
+	close(g.release)
+	conn := <-accepted
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(lazyHorizon + 500*time.Millisecond)) // far: left to the sweeper
+	done := make(chan error, 1)
+	go func() { _, err := conn.Read(make([]byte, 1)); done <- err }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("read ended with %v, want its deadline", err)
+		}
+	case <-time.After(lazyHorizon + 10*time.Second):
+		t.Fatal("a far read deadline never fired: the sweeper had ended")
+	}
+}
+
+// A websocket's one-second write bound is nearer than the horizon: on the
+// socket at once, on time.
+func TestOneSecondBoundGoesToTheSocket(t *testing.T) {
+	_, c, _ := lazyPair(t)
+	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+	if c.write.due.Load() != 0 {
+		t.Fatal("the one-second write bound was left to the sweeper")
 	}
 }

@@ -309,6 +309,13 @@ func (c *pipeConn) readLoop() {
 			err = errPipeClosing // this answer stands; the calls behind it go elsewhere
 		}
 		c.pending.Add(-1)
+		// A tick that came while this answer was awaited says nothing of
+		// idleness: without this, the next tick would retire a connection
+		// idle for much less than maxIdle/2.
+		select {
+		case <-idle.C:
+		default:
+		}
 		if claimed {
 			call.err = err
 			if err == errPipeClosing {

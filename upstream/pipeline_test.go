@@ -323,3 +323,26 @@ func BenchmarkHostClientRead(b *testing.B) {
 	benchReads(b, func(req *fasthttp.Request, resp *fasthttp.Response) error { return hc.Do(req, resp) })
 	b.ReportMetric(float64(conns.Load()), "node-conns")
 }
+
+// An answer that takes longer than a tick of the idle check must not make
+// the connection look idle afterwards: it is retired only after a whole
+// period without a call. maxIdle 1 s: a tick every 500 ms; the answer takes
+// 950 ms, so a tick comes while it is awaited and the next right after it.
+func TestSlowAnswerDoesNotRetireTheConnection(t *testing.T) {
+	addr, conns := echoNode(t, func([]byte) time.Duration { return 950 * time.Millisecond })
+	p := newPipeline(addr, 1, 64, 1<<20, time.Second)
+	defer p.close()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	req := postReq(addr, `{"id":1}`)
+	if err := pipeDo(p, req, resp, time.Now().Add(10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond) // briefly idle: far less than the 500 ms period
+	if err := pipeDo(p, req, resp, time.Now().Add(10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("the node saw %d connections: the first was retired after 150 ms idle", n)
+	}
+}

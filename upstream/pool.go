@@ -386,9 +386,18 @@ func (p *Pool) newClient(base string) *fasthttp.HostClient {
 		DisableHeaderNamesNormalizing: true,
 		NoDefaultUserAgentHeader:      true,
 		// Raw reads and writes, as on the pipelined connections (rawconn);
-		// TLS, when the node speaks it, runs over the wrapped socket.
-		Dial: func(addr string) (net.Conn, error) {
-			c, err := fasthttp.Dial(addr)
+		// TLS, when the node speaks it, runs over the wrapped socket. What
+		// fasthttp does itself without a dial function stays: the default
+		// port, and a dial bounded by the time the attempt has left.
+		DialTimeout: func(addr string, timeout time.Duration) (net.Conn, error) {
+			addr = fasthttp.AddMissingPort(addr, isTLS)
+			var c net.Conn
+			var err error
+			if timeout > 0 {
+				c, err = fasthttp.DialTimeout(addr, timeout)
+			} else {
+				c, err = fasthttp.Dial(addr)
+			}
 			if err != nil {
 				return nil, err
 			}

@@ -22,7 +22,6 @@ import (
 	"os"
 	"sync"
 	"syscall"
-	"unsafe"
 )
 
 // Conn is a socket read and written with raw system calls. Everything else
@@ -78,7 +77,7 @@ func (c *Conn) SetWriteBuffer(n int) error {
 // deadline or Close, and returns io.EOF once the peer has closed.
 func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
-		return 0, nil
+		return c.Conn.Read(p) // as package net answers it (closed: net.ErrClosed)
 	}
 	c.rmu.Lock()
 	c.rbuf, c.rn, c.rerrno = p, 0, 0
@@ -98,13 +97,12 @@ func (c *Conn) Read(p []byte) (int, error) {
 }
 
 func (c *Conn) readRaw(fd uintptr) bool {
-	p := c.rbuf
 	for {
-		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		n, e := sysRead(fd, c.rbuf)
 		if e == syscall.EINTR {
 			continue
 		}
-		c.rn, c.rerrno = int(r), e
+		c.rn, c.rerrno = n, e
 		return e != syscall.EAGAIN // EAGAIN: wait in the poller, then again
 	}
 }
@@ -130,10 +128,14 @@ func (c *Conn) Write(p []byte) (int, error) {
 func (c *Conn) writeRaw(fd uintptr) bool {
 	p := c.wbuf
 	for c.wn < len(p) {
-		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[c.wn])), uintptr(len(p)-c.wn))
+		n, e := sysWrite(fd, p[c.wn:])
 		switch e {
 		case 0:
-			c.wn += int(r)
+			if n == 0 {
+				c.werrno = syscall.EIO // never for a socket; must not spin
+				return true
+			}
+			c.wn += n
 		case syscall.EINTR:
 		case syscall.EAGAIN:
 			return false // wait in the poller until the socket takes more
