@@ -211,6 +211,10 @@ func (b *Bridge) serveConn(conn *websocket.Conn, ip, channel, kind string, lim *
 	if conn.WriteJSON(wsError{Code: 0}) != nil {
 		return
 	}
+	// The handshake's write bound (gorilla put it on the socket) ends with
+	// the handshake: the worker's writes do not block, and a passed deadline
+	// would fail every one of them.
+	_ = conn.NetConn().SetWriteDeadline(time.Time{})
 	// From here on only the client's worker writes to the socket.
 	c := newClient(b, conn, sub, lim)
 	b.fan.assign(c)

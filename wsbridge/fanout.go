@@ -285,7 +285,13 @@ func (c *client) catchUpWrites(rest []byte, e *entry) {
 func (c *client) write(b []byte, blocking bool) (int, error) {
 	if blocking || c.rc == nil {
 		_ = c.raw.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout))
-		return c.raw.Write(b)
+		n, err := c.raw.Write(b)
+		if c.rc != nil {
+			// The bound is this write's: the non-blocking writes that
+			// follow would fail once it passed.
+			_ = c.raw.SetWriteDeadline(time.Time{})
+		}
+		return n, err
 	}
 	if c.writeFn == nil {
 		c.writeFn = c.writeFd // bound once per client: no allocation per write
