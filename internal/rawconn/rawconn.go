@@ -85,12 +85,10 @@ func (c *Conn) Read(p []byte) (int, error) {
 	n, errno := c.rn, c.rerrno
 	c.rbuf = nil
 	c.rmu.Unlock()
-	switch {
-	case err != nil:
-		return 0, c.opError("read", err)
-	case errno != 0:
-		return 0, c.opError("read", os.NewSyscallError("read", errno))
-	case n == 0:
+	if err := c.failure("read", err, errno); err != nil {
+		return 0, err
+	}
+	if n == 0 {
 		return 0, io.EOF
 	}
 	return n, nil
@@ -116,13 +114,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 	n, errno := c.wn, c.werrno
 	c.wbuf = nil
 	c.wmu.Unlock()
-	switch {
-	case err != nil:
-		return n, c.opError("write", err)
-	case errno != 0:
-		return n, c.opError("write", os.NewSyscallError("write", errno))
-	}
-	return n, nil
+	return n, c.failure("write", err, errno)
 }
 
 func (c *Conn) writeRaw(fd uintptr) bool {
@@ -145,6 +137,18 @@ func (c *Conn) writeRaw(fd uintptr) bool {
 		}
 	}
 	return true
+}
+
+// failure is op's error as package net reports it, or nil: err from the
+// poller (closed, deadline), else errno from the system call.
+func (c *Conn) failure(op string, err error, errno syscall.Errno) error {
+	switch {
+	case err != nil:
+		return c.opError(op, err)
+	case errno != 0:
+		return c.opError(op, os.NewSyscallError(op, errno))
+	}
+	return nil
 }
 
 // opError wraps err as package net does, so callers that look for timeouts
