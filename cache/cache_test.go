@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/icon-edge/icon-edge/internal/promtest"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/valyala/fastjson"
@@ -360,26 +361,11 @@ func TestNewWithMetricsContinuesSeries(t *testing.T) {
 	if !next.Put([]byte("k"), "icx_getBlockByHeight", Final, 10, []byte(`{"height":1}`)) {
 		t.Fatal("final answer not stored")
 	}
-	if got := gauge(t, reg, "icon_edge_cache_entries"); got != 1 {
+	if got := promtest.Value(t, reg, "icon_edge_cache_entries", nil); got != 1 {
 		t.Errorf("entries gauge = %v, want the new cache's 1", got)
 	}
 	next.Close()
-	if got := gauge(t, reg, "icon_edge_cache_entries"); got != 0 {
+	if got := promtest.Value(t, reg, "icon_edge_cache_entries", nil); got != 0 {
 		t.Errorf("entries gauge after Close = %v", got)
 	}
-}
-
-func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetGauge().GetValue()
-		}
-	}
-	t.Fatalf("%s not registered", name)
-	return 0
 }

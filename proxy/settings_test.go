@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/icon-edge/icon-edge/internal/promtest"
 	"github.com/icon-edge/icon-edge/ratelimit"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -52,7 +53,7 @@ func TestReconfigureAppliesToTheNextRequest(t *testing.T) {
 	if ctx := postWith(s, "/api/v3", call); ctx.Response.StatusCode() != 200 {
 		t.Fatalf("limits off by reload: %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
 	}
-	if got := counterValue(t, reg, "icon_edge_requests_total", map[string]string{"method": "icx_getTotalSupply", "code": "0"}); got != 2 {
+	if got := promtest.Value(t, reg, "icon_edge_requests_total", map[string]string{"method": "icx_getTotalSupply", "code": "0"}); got != 2 {
 		t.Fatalf("icx_getTotalSupply successes across reloads = %v, want 2", got)
 	}
 }
@@ -65,30 +66,4 @@ func TestReconfigureKeepsAdminOnly(t *testing.T) {
 	if status, _ := do(s, "GET", "/status.json", ""); status != 404 {
 		t.Fatalf("/status.json on the public port after a reload: %d", status)
 	}
-}
-
-// counterValue reads one counter of name whose labels include want.
-func counterValue(t *testing.T, reg *prometheus.Registry, name string, want map[string]string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			match := 0
-			for _, lp := range m.GetLabel() {
-				if want[lp.GetName()] == lp.GetValue() {
-					match++
-				}
-			}
-			if match == len(want) {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	return 0
 }

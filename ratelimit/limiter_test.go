@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/icon-edge/icon-edge/internal/promtest"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -476,28 +477,13 @@ func TestNewWithMetricsContinuesSeries(t *testing.T) {
 	if got := rejections(next, ReasonRate, AnonymousTier); got != 2 {
 		t.Errorf("rejections after reload = %v, want 2 (1 before, 1 after)", got)
 	}
-	if got := gaugeValue(t, reg, "icon_edge_ratelimit_tracked_clients"); got != 1 {
+	if got := promtest.Value(t, reg, "icon_edge_ratelimit_tracked_clients", nil); got != 1 {
 		t.Errorf("tracked gauge = %v, want the new limiter's 1", got)
 	}
 	next.Close()
-	if got := gaugeValue(t, reg, "icon_edge_ratelimit_tracked_clients"); got != 0 {
+	if got := promtest.Value(t, reg, "icon_edge_ratelimit_tracked_clients", nil); got != 0 {
 		t.Errorf("tracked gauge after Close = %v", got)
 	}
-}
-
-func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetGauge().GetValue()
-		}
-	}
-	t.Fatalf("%s not registered", name)
-	return 0
 }
 
 func TestDefaultsAreValid(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/icon-edge/icon-edge/internal/promtest"
 	"github.com/icon-edge/icon-edge/redisstate/redistest"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -190,7 +191,7 @@ func TestRedisDownFailsFastThenRecovers(t *testing.T) {
 	if !strings.Contains(out, "redis reachable") {
 		t.Fatalf("recovery not logged:\n%s", out)
 	}
-	if got := testutil.ToFloat64(mustGauge(t, reg, "icon_edge_redis_up")); got != 1 {
+	if got := promtest.Value(t, reg, "icon_edge_redis_up", nil); got != 1 {
 		t.Fatalf("icon_edge_redis_up = %v", got)
 	}
 }
@@ -259,20 +260,6 @@ func TestVerdictsReachTheOtherReplicas(t *testing.T) {
 	for _, m := range []string{"", "x", "other eject nope probe u", "other eject 5 maybe u", "other tip -3", "other tip x"} {
 		b.dispatch(m)
 	}
-}
-
-func mustGauge(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
-	t.Helper()
-	mfs, _ := reg.Gather()
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name})
-			g.Set(mf.GetMetric()[0].GetGauge().GetValue())
-			return g
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return nil
 }
 
 type syncBuffer struct {

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/icon-edge/icon-edge/internal/promtest"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fastjson"
 )
@@ -147,7 +147,7 @@ func TestWriteRefusedBeforeSendMovesToAnotherNode(t *testing.T) {
 			t.Fatalf("live node got the write %d times", got)
 		}
 	}
-	if testutil.ToFloat64(mustCounter(t, reg, "write_not_sent")) == 0 {
+	if retries(t, reg, "write_not_sent") == 0 {
 		t.Fatal("a write moved after a refused dial must be counted as write_not_sent")
 	}
 }
@@ -238,7 +238,7 @@ func TestReadRetriesAfterFailureButNotAfterAnswer(t *testing.T) {
 	if good.calls.Load() != 10 {
 		t.Fatalf("good node answered %d of 10 reads: an answered read was repeated", good.calls.Load())
 	}
-	if bad.calls.Load() > 0 && testutil.ToFloat64(mustCounter(t, reg, "http_5xx")) != float64(bad.calls.Load()) {
+	if bad.calls.Load() > 0 && retries(t, reg, "http_5xx") != float64(bad.calls.Load()) {
 		t.Fatal("each retry after a 5xx must be counted")
 	}
 	// With no retries left, the node's own 5xx is the answer.
@@ -307,25 +307,9 @@ func TestSendWithNoQualifyingNode(t *testing.T) {
 	}
 }
 
-func mustCounter(t *testing.T, reg *prometheus.Registry, reason string) prometheus.Collector {
+// retries is icon_edge_retries_total{reason} (0 before the first).
+func retries(t *testing.T, reg *prometheus.Registry, reason string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "icon_edge_retries_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "reason" && l.GetValue() == reason {
-					c := prometheus.NewCounter(prometheus.CounterOpts{Name: "x"})
-					c.Add(m.GetCounter().GetValue())
-					return c
-				}
-			}
-		}
-	}
-	return prometheus.NewCounter(prometheus.CounterOpts{Name: "x"})
+	v, _ := promtest.Sum(t, reg, "icon_edge_retries_total", map[string]string{"reason": reason})
+	return v
 }

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/icon-edge/icon-edge/internal/promtest"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fastjson"
 )
@@ -23,26 +23,6 @@ func preferFirst(first *Node, others ...*Node) {
 	for _, n := range others {
 		n.ewma.Store(math.Float64bits(10))
 	}
-}
-
-func hedgeCount(t *testing.T, reg *prometheus.Registry, result string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "icon_edge_hedges_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if m.GetLabel()[0].GetValue() == result {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	t.Fatalf("no icon_edge_hedges_total{result=%q}", result)
-	return 0
 }
 
 func TestHedgeAnswersFromSecondNodeWhileFirstHangs(t *testing.T) {
@@ -72,7 +52,7 @@ func TestHedgeAnswersFromSecondNodeWhileFirstHangs(t *testing.T) {
 	if slow.calls.Load() != 1 || fast.calls.Load() != 1 {
 		t.Fatalf("calls slow=%d fast=%d, want one each", slow.calls.Load(), fast.calls.Load())
 	}
-	if got := hedgeCount(t, reg, HedgeWon); got != 1 {
+	if got := promtest.Value(t, reg, "icon_edge_hedges_total", map[string]string{"result": HedgeWon}); got != 1 {
 		t.Fatalf("hedges won = %v", got)
 	}
 	// The loser is still out; the pooled objects it holds must survive the
@@ -99,7 +79,7 @@ func TestFastAnswerIsNotHedged(t *testing.T) {
 		t.Fatalf("%d node calls for 20 reads", got)
 	}
 	for _, res := range []string{HedgeWon, HedgeLost, HedgeSkippedCap} {
-		if got := hedgeCount(t, reg, res); got != 0 {
+		if got := promtest.Value(t, reg, "icon_edge_hedges_total", map[string]string{"result": res}); got != 0 {
 			t.Fatalf("hedges %s = %v", res, got)
 		}
 	}
@@ -153,8 +133,8 @@ func TestHedgeShareIsCapped(t *testing.T) {
 		fasthttp.ReleaseRequest(req)
 		fasthttp.ReleaseResponse(resp)
 	}
-	hedged := hedgeCount(t, reg, HedgeWon) + hedgeCount(t, reg, HedgeLost)
-	capped := hedgeCount(t, reg, HedgeSkippedCap)
+	hedged := promtest.Value(t, reg, "icon_edge_hedges_total", map[string]string{"result": HedgeWon}) + promtest.Value(t, reg, "icon_edge_hedges_total", map[string]string{"result": HedgeLost})
+	capped := promtest.Value(t, reg, "icon_edge_hedges_total", map[string]string{"result": HedgeSkippedCap})
 	// The credit starts empty: a tenth of each read, so 6 hedges in 60 reads.
 	if limit := reads*0.1 + 1; hedged > limit || hedged < 1 {
 		t.Fatalf("%v hedges in %d reads (max share 0.1: want 1..%v)", hedged, reads, limit)
@@ -197,7 +177,7 @@ func TestConcurrentHedgesKeepAnswersApart(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	if hedgeCount(t, reg, HedgeWon)+hedgeCount(t, reg, HedgeLost) == 0 {
+	if promtest.Value(t, reg, "icon_edge_hedges_total", map[string]string{"result": HedgeWon})+promtest.Value(t, reg, "icon_edge_hedges_total", map[string]string{"result": HedgeLost}) == 0 {
 		t.Fatal("no read was hedged: the test did not exercise hedging")
 	}
 }

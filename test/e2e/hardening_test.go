@@ -21,46 +21,11 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/icon-edge/icon-edge/edge"
+	"github.com/icon-edge/icon-edge/internal/promtest"
 	"github.com/icon-edge/icon-edge/ratelimit"
 )
 
 const lastBlock = `{"jsonrpc":"2.0","id":1,"method":"icx_getLastBlock"}`
-
-// metricValue sums the samples of a metric whose labels include want.
-func metricValue(t *testing.T, e *edge.Edge, name string, want map[string]string) float64 {
-	t.Helper()
-	mfs, err := e.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for k, v := range want {
-				found := false
-				for _, lp := range m.GetLabel() {
-					if lp.GetName() == k && lp.GetValue() == v {
-						found = true
-					}
-				}
-				if !found {
-					continue next
-				}
-			}
-			switch {
-			case m.GetCounter() != nil:
-				sum += m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				sum += m.GetGauge().GetValue()
-			}
-		}
-	}
-	return sum
-}
 
 // answered checks that a normal client is served while an attack goes on.
 func answered(t *testing.T, e *edge.Edge) {
@@ -192,11 +157,11 @@ func TestSlowBodyCutOffByBodyTimeout(t *testing.T) {
 		if err != nil || len(got) != 0 {
 			t.Fatalf("%d of %d bytes, then nothing: the edge answered %q (%v), want a close", c.sent, c.declared, got, err)
 		}
-		if v := metricValue(t, e, "icon_edge_client_timeouts_total", map[string]string{"phase": c.phase}); v != 1 {
+		if v := metricSum(t, e, "icon_edge_client_timeouts_total", map[string]string{"phase": c.phase}); v != 1 {
 			t.Fatalf("%s timeouts counted %v, want 1", c.phase, v)
 		}
 	}
-	if v := metricValue(t, e, "icon_edge_requests_total", map[string]string{"method": "invalid"}); v != 0 {
+	if v := metricSum(t, e, "icon_edge_requests_total", map[string]string{"method": "invalid"}); v != 0 {
 		t.Fatalf("timeouts were counted as %v invalid calls", v)
 	}
 	answered(t, e)
@@ -221,10 +186,10 @@ func TestIdleConnectionClosedQuietly(t *testing.T) {
 			t.Fatalf("after %q: the edge answered %q (%v), want a quiet close", sent, got, err)
 		}
 	}
-	if v := metricValue(t, e, "icon_edge_client_timeouts_total", map[string]string{"phase": "request"}); v != 2 {
+	if v := metricSum(t, e, "icon_edge_client_timeouts_total", map[string]string{"phase": "request"}); v != 2 {
 		t.Fatalf("request timeouts counted %v, want 2", v)
 	}
-	if v := metricValue(t, e, "icon_edge_requests_total", map[string]string{"method": "invalid"}); v != 0 {
+	if v := metricSum(t, e, "icon_edge_requests_total", map[string]string{"method": "invalid"}); v != 0 {
 		t.Fatalf("idle connections were counted as %v invalid calls", v)
 	}
 	answered(t, e)
@@ -264,7 +229,7 @@ func TestBodyBudgetRefusesPastIt(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("no sender was refused although together they exceed the budget")
 	}
-	if v := metricValue(t, e, "icon_edge_request_body_bytes_in_flight", nil); v > 1<<20 {
+	if v := metricSum(t, e, "icon_edge_request_body_bytes_in_flight", nil); v > 1<<20 {
 		t.Fatalf("in-flight body bytes %v exceed the budget", v)
 	}
 	answered(t, e) // a small call never touches the budget
@@ -430,4 +395,11 @@ func TestWebSocketFiltersCannotTakeNodeSessions(t *testing.T) {
 			t.Fatalf("node %d holds %d sessions (goloop allows 10): the edge must leave some free", i, s)
 		}
 	}
+}
+
+// metricSum sums the samples of a metric whose labels include want (0 when none).
+func metricSum(t *testing.T, e *edge.Edge, name string, want map[string]string) float64 {
+	t.Helper()
+	v, _ := promtest.Sum(t, e.Registry(), name, want)
+	return v
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/icon-edge/icon-edge/edge"
 	"github.com/icon-edge/icon-edge/icon"
+	"github.com/icon-edge/icon-edge/internal/promtest"
 	"github.com/icon-edge/icon-edge/test/iconsim"
 )
 
@@ -133,7 +134,7 @@ func TestHedgingCutsTheTailRoutingCannotAvoid(t *testing.T) {
 	if sw, so := slow(with), slow(without); sw*2 > so {
 		t.Fatalf("reads of 250 ms or more: %d with hedging, %d without", sw, so)
 	}
-	if won := counter(t, hedged, "icon_edge_hedges_total", "won"); won < 5 {
+	if won := promtest.Value(t, hedged.Registry(), "icon_edge_hedges_total", map[string]string{"result": "won"}); won < 5 {
 		t.Fatalf("hedges won = %v", won)
 	}
 }
@@ -175,26 +176,4 @@ func TestWritesAreNeverHedged(t *testing.T) {
 	if got := nodeCalls(sim, 2, "icx_getTotalSupply"); got <= 5 {
 		t.Fatalf("5 slow reads reached the nodes %d times: reads were not hedged either", got)
 	}
-}
-
-// counter reads one labelled counter from an edge's registry.
-func counter(t *testing.T, e *edge.Edge, name, label string) float64 {
-	t.Helper()
-	mfs, err := e.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if strings.EqualFold(l.GetValue(), label) {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return -1
 }

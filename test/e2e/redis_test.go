@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/icon-edge/icon-edge/edge"
+	"github.com/icon-edge/icon-edge/internal/promtest"
 	"github.com/icon-edge/icon-edge/ratelimit"
 	"github.com/icon-edge/icon-edge/redisstate/redistest"
 	"github.com/icon-edge/icon-edge/test/iconsim"
@@ -48,26 +49,11 @@ func startRegion(t *testing.T, n int, cfg edge.Config, srv *redistest.Server, tu
 func waitShared(t *testing.T, edges []*edge.Edge, srv *redistest.Server) {
 	t.Helper()
 	for _, e := range edges {
-		eventually(t, "edge connected to redis", func() bool { return gauge(t, e, "icon_edge_redis_up") == 1 })
+		eventually(t, "edge connected to redis", func() bool { v, _ := promtest.Sum(t, e.Registry(), "icon_edge_redis_up", nil); return v == 1 })
 	}
 	eventually(t, "every edge subscribed", func() bool {
 		return redisInt(t, srv, "return redis.call('PUBSUB','NUMSUB',ARGV[1])[2]", "e2e:verdicts") == len(edges)
 	})
-}
-
-// gauge reads an unlabelled gauge from an edge's registry (-1 when absent).
-func gauge(t *testing.T, e *edge.Edge, name string) float64 {
-	t.Helper()
-	mfs, err := e.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
-			return mf.GetMetric()[0].GetGauge().GetValue()
-		}
-	}
-	return -1
 }
 
 // budget is a ratelimit section with the defaults and this anonymous budget.
