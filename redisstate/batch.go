@@ -19,40 +19,6 @@ const (
 	takeBatchMax = 128
 )
 
-// gcraBatchScript is gcraScript over every key of KEYS, four arguments each
-// (interval, tolerance, need, want); it returns three numbers per key.
-const gcraBatchScript = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local out = {}
-for i, key in ipairs(KEYS) do
-  local j = (i - 1) * 4
-  local interval = tonumber(ARGV[j + 1])
-  local tolerance = tonumber(ARGV[j + 2])
-  local need = tonumber(ARGV[j + 3])
-  local want = tonumber(ARGV[j + 4])
-  local v = redis.call('GET', key)
-  local tat = now
-  if v then
-    tat = math.max(tonumber(v), now)
-  end
-  local avail = math.floor((tolerance - (tat - now)) / interval)
-  if avail < need then
-    out[#out + 1] = 0
-    out[#out + 1] = tat - now
-    out[#out + 1] = tat + need * interval - now - tolerance
-  else
-    local take = math.min(want, avail)
-    local new = tat + take * interval
-    redis.call('SET', key, string.format('%.0f', new), 'PX', math.ceil((new - now) / 1000) + 1)
-    out[#out + 1] = take
-    out[#out + 1] = new - now
-    out[#out + 1] = 0
-  end
-end
-return out
-`
-
 // takeReq is one budget check waiting for a batch.
 type takeReq struct {
 	key               string
@@ -107,9 +73,9 @@ func (c *Client) runBatch(batch []*takeReq) {
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.Timeout)
 	defer cancel()
-	res, err := c.gcraBatch.Exec(ctx, cl, keys, args).ToArray()
+	res, err := c.gcra.Exec(ctx, cl, keys, args).ToArray()
 	for try := 1; try < brokenTries && brokenConn(err); try++ {
-		res, err = c.gcraBatch.Exec(ctx, cl, keys, args).ToArray()
+		res, err = c.gcra.Exec(ctx, cl, keys, args).ToArray()
 	}
 	if err == nil && len(res) != 3*len(batch) {
 		err = errGCRAReply

@@ -8,35 +8,45 @@ import (
 	"github.com/icon-edge/icon-edge/ratelimit"
 )
 
-// gcraScript charges the budget KEYS[1] with GCRA: the key holds the
-// theoretical arrival time (TAT, µs on Redis's clock) of the next call at one
-// token per ARGV[1] µs, with a tolerance of ARGV[2] µs (burst × interval).
-// Redis's clock is the one clock every replica shares. The call needs
-// ARGV[3] tokens and takes up to ARGV[4] when the budget has them (the rest
-// is the caller's lease). A refused call changes nothing; the key expires
-// when the bucket is full again.
-// Returns {tokens taken (0: refused), TAT − now after the call, retry-after},
-// times in µs.
+// gcraScript charges each budget key of KEYS with GCRA, four arguments per
+// key: the key holds the theoretical arrival time (TAT, µs on Redis's clock)
+// of the next call at one token per interval µs, with a tolerance of
+// tolerance µs (burst × interval). Redis's clock is the one clock every
+// replica shares. The call needs need tokens and takes up to want when the
+// budget has them (the rest is the caller's lease). A refused call changes
+// nothing; the key expires when the bucket is full again. Returns three
+// numbers per key, {tokens taken (0: refused), TAT − now after the call,
+// retry-after}, times in µs. A single check is a call with one key.
 const gcraScript = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
-local need = tonumber(ARGV[3])
-local want = tonumber(ARGV[4])
-local v = redis.call('GET', KEYS[1])
-local tat = now
-if v then
-  tat = math.max(tonumber(v), now)
+local out = {}
+for i, key in ipairs(KEYS) do
+  local j = (i - 1) * 4
+  local interval = tonumber(ARGV[j + 1])
+  local tolerance = tonumber(ARGV[j + 2])
+  local need = tonumber(ARGV[j + 3])
+  local want = tonumber(ARGV[j + 4])
+  local v = redis.call('GET', key)
+  local tat = now
+  if v then
+    tat = math.max(tonumber(v), now)
+  end
+  local avail = math.floor((tolerance - (tat - now)) / interval)
+  if avail < need then
+    out[#out + 1] = 0
+    out[#out + 1] = tat - now
+    out[#out + 1] = tat + need * interval - now - tolerance
+  else
+    local take = math.min(want, avail)
+    local new = tat + take * interval
+    redis.call('SET', key, string.format('%.0f', new), 'PX', math.ceil((new - now) / 1000) + 1)
+    out[#out + 1] = take
+    out[#out + 1] = new - now
+    out[#out + 1] = 0
+  end
 end
-local avail = math.floor((tolerance - (tat - now)) / interval)
-if avail < need then
-  return {0, tat - now, tat + need * interval - now - tolerance}
-end
-local take = math.min(want, avail)
-local new = tat + take * interval
-redis.call('SET', KEYS[1], string.format('%.0f', new), 'PX', math.ceil((new - now) / 1000) + 1)
-return {take, new - now, 0}
+return out
 `
 
 var errGCRAReply = errors.New("redis: unexpected GCRA reply")

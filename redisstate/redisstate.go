@@ -119,10 +119,9 @@ type Client struct {
 	pending [len(ops)]atomic.Uint64          // errors since the last log line
 	lastErr [len(ops)]atomic.Pointer[string] // the latest of them
 
-	gcra      *rueidis.Lua
-	gcraBatch *rueidis.Lua
-	takes     chan *takeReq // budget checks waiting for a batch (batch.go)
-	noBatch   bool          // every check its own script call (benchmarks compare)
+	gcra    *rueidis.Lua
+	takes   chan *takeReq // budget checks waiting for a batch (batch.go)
+	noBatch bool          // every check its own script call (benchmarks compare)
 	// woken is signalled when Redis becomes usable, so the subscriber does
 	// not wait a health interval to resubscribe (pub/sub keeps nothing).
 	woken chan struct{}
@@ -178,7 +177,7 @@ func Open(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Client, err
 	var id [8]byte
 	_, _ = rand.Read(id[:])
 	c := &Client{cfg: cfg, opt: opt, log: log, id: hex.EncodeToString(id[:]),
-		gcra: rueidis.NewLuaScript(gcraScript), gcraBatch: rueidis.NewLuaScript(gcraBatchScript),
+		gcra:  rueidis.NewLuaScript(gcraScript),
 		takes: make(chan *takeReq, 4*takeBatchMax), woken: make(chan struct{}, 1),
 		pub: make(chan string, 256), puts: make(chan cachePut, 1024)}
 	errs := prometheus.NewCounterVec(prometheus.CounterOpts{
