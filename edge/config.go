@@ -15,6 +15,7 @@ import (
 	"github.com/icon-edge/icon-edge/accesslog"
 	"github.com/icon-edge/icon-edge/cache"
 	"github.com/icon-edge/icon-edge/capture"
+	"github.com/icon-edge/icon-edge/internal/procs"
 	"github.com/icon-edge/icon-edge/proxy"
 	"github.com/icon-edge/icon-edge/ratelimit"
 	"github.com/icon-edge/icon-edge/routing"
@@ -26,11 +27,15 @@ import (
 
 // Config is the whole edge configuration. YAML keys are the documented names.
 type Config struct {
-	Listen          string   `yaml:"listen"`
-	AdminListen     string   `yaml:"admin_listen"` // set: /metrics and /status.json only here
-	Region          string   `yaml:"region"`
-	LogFormat       string   `yaml:"log_format"` // auto | json | text
-	LogLevel        string   `yaml:"log_level"`  // debug | info | warn | error
+	Listen      string `yaml:"listen"`
+	AdminListen string `yaml:"admin_listen"` // set: /metrics and /status.json only here
+	Region      string `yaml:"region"`
+	LogFormat   string `yaml:"log_format"` // auto | json | text
+	LogLevel    string `yaml:"log_level"`  // debug | info | warn | error
+	// Procs is how many processors run the edge's goroutines: adaptive
+	// (follow the load, internal/procs), all, or a number. GOMAXPROCS in
+	// the environment wins.
+	Procs           string   `yaml:"procs"`
 	Upstreams       []string `yaml:"upstreams"`
 	Channel         string   `yaml:"channel"` // probes use /api/v3/{channel} when set
 	DebugAPI        bool     `yaml:"debug_api"`
@@ -191,6 +196,7 @@ func Defaults() Config {
 		Listen:    "127.0.0.1:9080",
 		LogFormat: "auto",
 		LogLevel:  "info",
+		Procs:     procs.Adaptive,
 		Health: Health{ProbeInterval: h.ProbeInterval, ProbeTimeout: h.ProbeTimeout, MaxLag: u.MaxLag,
 			OutlierWindow: h.OutlierWindow, OutlierFailureRate: h.OutlierFailureRate, OutlierMinRequests: h.OutlierMinRequests,
 			MaxEjectedPercent: h.MaxEjectedPercent, EjectAfter: h.EjectAfter, RecoverAfter: h.RecoverAfter,

@@ -96,6 +96,7 @@ func TestEveryKeyRefusesABadValueByName(t *testing.T) {
 		"region":           {nest("region", "{a: 1}"), "", "must be a single value, got a mapping"},
 		"log_format":       {nest("log_format", "xml"), "", `must be auto, json or text, got "xml"`},
 		"log_level":        {nest("log_level", "loud"), "", `must be debug, info, warn or error, got "loud"`},
+		"procs":            {nest("procs", "0"), "", `must be adaptive, all or a number of processors from 1 to 4096, got "0"`},
 		"upstreams":        {nest("upstreams", "[ftp://x:1]"), "upstreams[0]", `must be http(s)://host:port or dns+http(s)://name:port, got "ftp://x:1"`},
 		"channel":          {nest("channel", "a/b"), "", `must be a channel name without slashes or spaces, got "a/b"`},
 		"debug_api":        {nest("debug_api", "maybe"), "", `must be true or false, got "maybe"`},

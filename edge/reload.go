@@ -17,7 +17,7 @@ import (
 // only while cloudflare_pool_health uses it: `icon-edge cloudflare` reads
 // the file itself on every run.
 var RestartKeys = []string{
-	"listen", "admin_listen", "region", "log_format", "channel",
+	"listen", "admin_listen", "region", "log_format", "channel", "procs",
 	"peers", "peer_poll_interval", "readiness", "cloudflare", "cloudflare_pool_health",
 	"limits.max_body_bytes", "limits.max_body_bytes_in_flight", "limits.body_timeout",
 	"limits.idle_timeout", "limits.read_timeout", "limits.write_timeout",

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/icon-edge/icon-edge/internal/confkey"
+	"github.com/icon-edge/icon-edge/internal/procs"
 	"github.com/icon-edge/icon-edge/routing"
 	"github.com/icon-edge/icon-edge/upstream"
 )
@@ -106,6 +107,9 @@ func (c *Config) validateTop() error {
 	case "debug", "info", "warn", "error":
 	default:
 		cs.bad("log_level", "must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	if _, err := procs.Parse(c.Procs); err != nil {
+		cs.bad("procs", "%v", err)
 	}
 	if len(c.Upstreams) == 0 {
 		cs.bad("upstreams", "must list at least one node (--upstream http://host:port)")

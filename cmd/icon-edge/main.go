@@ -16,7 +16,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/icon-edge/icon-edge/version"
 	"net/http"
 	_ "net/http/pprof" // registered on http.DefaultServeMux, served only with --pprof
 	"os"
@@ -27,7 +26,9 @@ import (
 
 	"github.com/icon-edge/icon-edge/edge"
 	"github.com/icon-edge/icon-edge/internal/confkey"
+	"github.com/icon-edge/icon-edge/internal/procs"
 	"github.com/icon-edge/icon-edge/routing"
+	"github.com/icon-edge/icon-edge/version"
 )
 
 type stringList []string
@@ -94,6 +95,8 @@ func run(args []string) int {
 		func(c *edge.Config, v string) { c.Capture.Path = v })
 	o.str("log-format", "auto, json or text", func(c *edge.Config, v string) { c.LogFormat = v })
 	o.str("log-level", "debug, info, warn or error", func(c *edge.Config, v string) { c.LogLevel = v })
+	o.str("procs", "processors for the edge's goroutines: adaptive (follow the load; default), all, or a number",
+		func(c *edge.Config, v string) { c.Procs = v })
 	if err := fs.Parse(args); err != nil {
 		return parseExit(fs, err)
 	}
@@ -143,6 +146,11 @@ func run(args []string) int {
 	e, err := edge.Start(cfg, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)
+		return 1
+	}
+	if _, err := procs.Start(context.Background(), cfg.Procs, os.Getenv, e.Registry(), log); err != nil {
+		log.Error("cannot start", "err", err)
+		_ = e.Close()
 		return 1
 	}
 	if *pprofAddr != "" {
