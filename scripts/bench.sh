@@ -79,7 +79,7 @@ edge edge-limit 19082 --config scripts/edge-ratelimit-bench.yaml
 edge edge-nopipe 19083 --config "$TMP/nopipe.yaml"
 edge edge-mb 19084 --config "$TMP/mb.yaml"
 edge edge-full 19085 --config "$TMP/full.yaml"
-GOMAXPROCS=1 edge edge-1core 19087 --cache=false
+edge edge-allprocs 19087 --cache=false --procs all
 mkdir -p "$TMP/body" "$TMP/proxy"
 sed -e "s|__PORT__|19090|" -e "s|__UPSTREAM__|$SIM|" -e "s|__DIR__|$TMP|g" scripts/nginx-bench.conf >"$TMP/nginx.conf"
 nginx -c "$TMP/nginx.conf" -e "$TMP/error.log"
@@ -132,15 +132,20 @@ echo
 echo "== Goal 1: pass-through, icx_getLastBlock, wrk -t$WRK_THREADS -c64 -d$DUR, $ROUNDS alternating rounds (medians; CPU summed over rounds)"
 for r in $(seq 1 "$ROUNDS"); do
   echo "  round $r"
-  for t in direct edge edge-nopipe nginx edge-1core nginx-1core; do wrk_run $t scripts/wrk-lastblock.lua; done
+  for t in direct edge edge-nopipe nginx edge-allprocs nginx-1core; do wrk_run $t scripts/wrk-lastblock.lua; done
 done
-for t in direct edge edge-nopipe nginx edge-1core nginx-1core; do
+for t in direct edge edge-nopipe nginx edge-allprocs nginx-1core; do
   printf "  %-12s %7s req/s   %6s ms CPU per 1,000 requests (%s)\n" "$t" "$(stat $t rps)" "$(stat $t cpu)" \
     "$([ $t = direct ] && echo node || echo "the proxy's processes")"
 done
 echo "  pipelining: edge / edge without it = $(calc "round($(stat edge rps) / $(stat edge-nopipe rps), 2)") throughput, $(calc "round($(stat edge cpu) / $(stat edge-nopipe cpu), 2)") CPU per request"
-echo "  on one core each (edge GOMAXPROCS=1, nginx worker_processes 1; information, not the goal):" \
-  "$(calc "round($(stat edge-1core rps) / $(stat nginx-1core rps), 2)") throughput, $(calc "round($(stat edge-1core cpu) / $(stat nginx-1core cpu), 2)") CPU per request"
+metric() { curl -fsS "http://127.0.0.1:$1/metrics" | awk -v m="$2" '$1 == m {print $2}'; }
+echo "  the edge's processors (procs: adaptive): $(metric 19080 icon_edge_procs) after the rounds;" \
+  "changes up $(metric 19080 'icon_edge_procs_changes_total{direction="up"}'), down $(metric 19080 'icon_edge_procs_changes_total{direction="down"}')"
+echo "  adaptive / every processor from the start (procs: all): $(calc "round($(stat edge rps) / $(stat edge-allprocs rps), 2)") throughput," \
+  "$(calc "round($(stat edge cpu) / $(stat edge-allprocs cpu), 2)") CPU per request (information, not a goal)"
+echo "  nginx with one worker / nginx (worker_processes auto): $(calc "round($(stat nginx-1core rps) / $(stat nginx rps), 2)") throughput;" \
+  "edge / nginx with one worker: $(calc "round($(stat edge rps) / $(stat nginx-1core rps), 2)") (information, not a goal)"
 verdict "1a" "throughput edge / nginx" "$(calc "round($(stat edge rps) / $(stat nginx rps), 2)")" ">=" 1.2
 verdict "1b" "CPU per 1k requests edge / nginx" "$(calc "round($(stat edge cpu) / $(stat nginx cpu), 2)")" "<=" 1.0
 allocs=$(go test -run '^$' -bench '^BenchmarkEdgeSingleRead$' -benchmem -benchtime 20000x ./proxy 2>/dev/null | awk '/^BenchmarkEdgeSingleRead/ {for (i=1;i<=NF;i++) if ($i=="allocs/op") print $(i-1)}')

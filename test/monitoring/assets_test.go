@@ -58,6 +58,7 @@ var exportedMetrics = []string{
 	"icon_edge_ws_subscriptions_refused_total",
 	"icon_edge_connections_refused_total",
 	"icon_edge_client_timeouts_total",
+	"icon_edge_procs", "icon_edge_procs_busy_cores", "icon_edge_procs_changes_total",
 	"icon_edge_request_bodies_refused_total",
 	"icon_edge_request_body_bytes_in_flight",
 	"icon_edge_accesslog_dropped_total",
