@@ -140,6 +140,9 @@ func newController(pol Policy, limit int, cpu func() time.Duration, set func(int
 		}, []string{"direction"}),
 	}
 	c.procsGauge.Set(float64(c.max))
+	for _, dir := range []string{"up", "down"} {
+		c.changes.WithLabelValues(dir) // 0 from the start, so rates and scrapes see both
+	}
 	return c
 }
 

@@ -33,6 +33,9 @@ func TestStartsAtOneAndDoublesPastThreeQuartersBusy(t *testing.T) {
 	if c.Procs() != 1 || len(*sets) != 1 || (*sets)[0] != 1 {
 		t.Fatalf("start: procs %d, GOMAXPROCS set to %v; want 1", c.Procs(), *sets)
 	}
+	if v := promtest.Value(t, reg, "icon_edge_procs_changes_total", map[string]string{"direction": "down"}); v != 0 {
+		t.Fatalf("down changes at start = %v, want a 0 series", v)
+	}
 	c.observe(0.70) // under 0.75 of one processor: enough
 	if c.Procs() != 1 {
 		t.Fatalf("0.70 cores on 1 processor grew it to %d", c.Procs())
