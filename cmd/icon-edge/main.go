@@ -148,6 +148,8 @@ func run(args []string) int {
 		log.Error("cannot start", "err", err)
 		return 1
 	}
+	// After Start: what sizes itself by GOMAXPROCS when built (the websocket
+	// fan-out's writers) sees every processor the count may grow to.
 	if _, err := procs.Start(context.Background(), cfg.Procs, os.Getenv, e.Registry(), log); err != nil {
 		log.Error("cannot start", "err", err)
 		_ = e.Close()

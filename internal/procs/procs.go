@@ -9,7 +9,8 @@
 // (docs/performance.md). One processor per ¾ core of work avoids it, and the
 // count follows the load: it doubles within one window once the processors
 // are more than ¾ busy, and shrinks one at a time after the load has stayed
-// low for a while, so a burst gets parallelism within a quarter of a second.
+// low for ten seconds, so a burst gets parallelism within a quarter of a
+// second and a periodic one keeps it.
 package procs
 
 import (
@@ -57,8 +58,9 @@ type Policy struct {
 }
 
 // DefaultPolicy measures four times a second, grows past ¾ busy and shrinks
-// after two seconds under 0.65 of one processor fewer.
-var DefaultPolicy = Policy{Window: 250 * time.Millisecond, Grow: 0.75, Shrink: 0.65, ShrinkAfter: 8}
+// after ten seconds under 0.65 of one processor fewer: long enough that a
+// burst every block (a websocket fan-out every 2 s) keeps its processors.
+var DefaultPolicy = Policy{Window: 250 * time.Millisecond, Grow: 0.75, Shrink: 0.65, ShrinkAfter: 40}
 
 // Controller runs the adaptive count.
 type Controller struct {
