@@ -99,12 +99,12 @@ func Start(ctx context.Context, setting string, getenv func(string) string, reg 
 		setting = All + " (this system's CPU time is not measured)"
 	}
 	c := newController(DefaultPolicy, runtime.GOMAXPROCS(0), cpuTime, func(n int) { runtime.GOMAXPROCS(n) }, log)
-	if err := c.register(reg); err != nil {
-		return nil, err
-	}
 	if setting != Adaptive {
 		log.Info("processors fixed", "procs", c.max, "by", setting)
-		return nil, nil
+		return nil, reg.Register(c.procsGauge)
+	}
+	if err := c.register(reg); err != nil {
+		return nil, err
 	}
 	c.begin()
 	log.Info("processors follow the load", "procs", c.procs, "max", c.max)
