@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Policy is when the count changes. Zero fields take DefaultPolicy's.
+// Policy is when the count changes (DefaultPolicy; tests vary it).
 type Policy struct {
 	Window time.Duration // how often CPU use is measured
 	// Grow: a window that used more than Grow × procs cores raises procs to
@@ -65,24 +65,6 @@ type Controller struct {
 
 // newController sizes between one processor and limit; begin starts it at one.
 func newController(pol Policy, limit int, h hooks, log *slog.Logger) *Controller {
-	d := DefaultPolicy
-	for _, f := range []struct {
-		v   *float64
-		def float64
-	}{{&pol.Grow, d.Grow}, {&pol.Saturated, d.Saturated}, {&pol.Shrink, d.Shrink}} {
-		if *f.v <= 0 {
-			*f.v = f.def
-		}
-	}
-	if pol.Window <= 0 {
-		pol.Window = d.Window
-	}
-	if pol.ShrinkAfter <= 0 {
-		pol.ShrinkAfter = d.ShrinkAfter
-	}
-	if pol.RefreshEvery <= 0 {
-		pol.RefreshEvery = d.RefreshEvery
-	}
 	c := &Controller{pol: pol, h: h, log: log, max: max(limit, 1), done: make(chan struct{})}
 	c.procs.Store(int32(c.max))
 	c.procsGauge = prometheus.NewGaugeFunc(procsOpts, func() float64 { return float64(c.procs.Load()) })

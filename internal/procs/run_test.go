@@ -63,7 +63,9 @@ func TestWindowMeasuresCoresUsed(t *testing.T) {
 // again.
 func TestCeilingIsReadAgain(t *testing.T) {
 	s := &scripted{at: time.Unix(1000, 0), ceiling: 8}
-	c := newController(Policy{RefreshEvery: 2}, 8, s.hooks(), quiet)
+	pol := DefaultPolicy
+	pol.RefreshEvery = 2
+	c := newController(pol, 8, s.hooks(), quiet)
 	c.begin()
 	w := DefaultPolicy.Window
 	last := c.read()
