@@ -135,7 +135,7 @@ for r in $(seq 1 "$ROUNDS"); do
   for t in direct edge edge-nopipe nginx edge-allprocs nginx-1core; do wrk_run $t scripts/wrk-lastblock.lua; done
 done
 for t in direct edge edge-nopipe nginx edge-allprocs nginx-1core; do
-  printf "  %-12s %7s req/s   %6s ms CPU per 1,000 requests (%s)\n" "$t" "$(stat $t rps)" "$(stat $t cpu)" \
+  printf "  %-14s %7s req/s   %6s ms CPU per 1,000 requests (%s)\n" "$t" "$(stat $t rps)" "$(stat $t cpu)" \
     "$([ $t = direct ] && echo node || echo "the proxy's processes")"
 done
 echo "  pipelining: edge / edge without it = $(calc "round($(stat edge rps) / $(stat edge-nopipe rps), 2)") throughput, $(calc "round($(stat edge cpu) / $(stat edge-nopipe cpu), 2)") CPU per request"
