@@ -76,16 +76,22 @@ func (l *lazyListener) sweep() {
 	t := time.NewTicker(sweepEvery)
 	defer t.Stop()
 	for range t.C {
-		now := l.since(time.Now())
-		l.now.Store(now)
-		l.conns.Range(func(k, _ any) bool {
-			k.(*lazyConn).expire(now)
-			return true
-		})
-		if l.closed.Load() && l.open.Load() == 0 {
-			return // nothing left to watch; a new listener brings its own sweeper
+		if l.sweepAt(l.since(time.Now())) {
+			return
 		}
 	}
+}
+
+// sweepAt fires the recorded deadlines that have passed by now and says
+// whether the sweeper is done: nothing left to watch, and a new listener
+// brings its own sweeper.
+func (l *lazyListener) sweepAt(now int64) (done bool) {
+	l.now.Store(now)
+	l.conns.Range(func(k, _ any) bool {
+		k.(*lazyConn).expire(now)
+		return true
+	})
+	return l.closed.Load() && l.open.Load() == 0
 }
 
 // lazyConn records far deadlines and sets near ones (see sweepEvery).

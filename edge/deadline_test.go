@@ -8,26 +8,27 @@ import (
 	"time"
 )
 
-// lazyPair is a lazyConn (server side, no sweeper goroutine: the test sweeps
-// by hand with chosen clocks) and the client end of a loopback connection.
-func lazyPair(t *testing.T) (*lazyListener, *lazyConn, net.Conn) {
-	t.Helper()
+// lazyPair is a lazyConn (server side; with listen lazyListenerOn there is
+// no sweeper goroutine and the test sweeps by hand with chosen clocks) and
+// the client end of a loopback connection.
+func lazyPair(tb testing.TB, listen func(net.Listener) *lazyListener) (*lazyListener, *lazyConn, net.Conn) {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	l := lazyListenerOn(ln)
-	t.Cleanup(func() { _ = l.Close() })
+	l := listen(ln)
+	tb.Cleanup(func() { _ = l.Close() })
 	client, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { _ = client.Close() })
+	tb.Cleanup(func() { _ = client.Close() })
 	conn, err := l.Accept()
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { _ = conn.Close() })
+	tb.Cleanup(func() { _ = conn.Close() })
 	return l, conn.(*lazyConn), client
 }
 
@@ -50,7 +51,7 @@ func readsByte(t *testing.T, c net.Conn, peer net.Conn) {
 }
 
 func TestFarDeadlineFiresOnlyOnceSweptPastIt(t *testing.T) {
-	l, c, client := lazyPair(t)
+	l, c, client := lazyPair(t, lazyListenerOn)
 	due := time.Now().Add(time.Minute)
 	if err := c.SetReadDeadline(due); err != nil {
 		t.Fatal(err)
@@ -68,7 +69,7 @@ func TestFarDeadlineFiresOnlyOnceSweptPastIt(t *testing.T) {
 }
 
 func TestMovedDeadlineIsNotFiredAtItsOldTime(t *testing.T) {
-	l, c, client := lazyPair(t)
+	l, c, client := lazyPair(t, lazyListenerOn)
 	first := time.Now().Add(30 * time.Second)
 	_ = c.SetReadDeadline(first)
 	_ = c.SetReadDeadline(first.Add(time.Minute))
@@ -80,7 +81,7 @@ func TestMovedDeadlineIsNotFiredAtItsOldTime(t *testing.T) {
 }
 
 func TestNearDeadlineGoesToTheSocketAtOnce(t *testing.T) {
-	_, c, client := lazyPair(t)
+	_, c, client := lazyPair(t, lazyListenerOn)
 	// In the past: wsbridge uses this to read only what is buffered.
 	_ = c.SetReadDeadline(time.Unix(1, 0))
 	readTimesOut(t, c)
@@ -96,7 +97,7 @@ func TestNearDeadlineGoesToTheSocketAtOnce(t *testing.T) {
 }
 
 func TestWriteDeadlineFires(t *testing.T) {
-	l, c, _ := lazyPair(t)
+	l, c, _ := lazyPair(t, lazyListenerOn)
 	due := time.Now().Add(time.Minute)
 	_ = c.SetDeadline(due)
 	c.expire(l.since(due))
@@ -109,24 +110,11 @@ func TestWriteDeadlineFires(t *testing.T) {
 // expire, not before it is due, and the sweeper ends once the listener and
 // its connections are closed.
 func TestSweeperFiresFarDeadlines(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := newLazyListener(ln)
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	conn, err := l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, conn, _ := lazyPair(t, newLazyListener)
 	start := time.Now()
 	horizon := time.Duration(l.now.Load()-l.since(start)) + lazyHorizon + 50*time.Millisecond
 	_ = conn.SetReadDeadline(start.Add(horizon))
-	if conn.(*lazyConn).read.due.Load() == 0 {
+	if conn.read.due.Load() == 0 {
 		t.Fatal("a deadline beyond the horizon was not left to the sweeper")
 	}
 	readTimesOut(t, conn)
@@ -145,24 +133,10 @@ func TestSweeperFiresFarDeadlines(t *testing.T) {
 func BenchmarkSetReadDeadline(b *testing.B) {
 	for _, mode := range []string{"socket", "lazy"} {
 		b.Run(mode, func(b *testing.B) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer ln.Close()
-			l := lazyListenerOn(ln)
-			client, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer client.Close()
-			conn, err := l.Accept()
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer conn.Close()
+			_, lc, _ := lazyPair(b, lazyListenerOn)
+			var conn net.Conn = lc
 			if mode == "socket" {
-				conn = conn.(*lazyConn).Conn
+				conn = lc.Conn
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -207,7 +181,9 @@ func TestSweeperOutlivesAConnectionBeingAccepted(t *testing.T) {
 	go func() { c, _ := l.Accept(); accepted <- c }()
 	<-g.got // the inner Accept has the connection
 	_ = l.Close()
-	time.Sleep(3 * sweepEvery) // time for a sweeper that would end to end
+	if l.sweepAt(l.since(time.Now())) {
+		t.Fatal("the sweeper would end while a connection was being accepted")
+	}
 	close(g.release)
 	conn := <-accepted
 	defer conn.Close()
@@ -227,7 +203,7 @@ func TestSweeperOutlivesAConnectionBeingAccepted(t *testing.T) {
 // A websocket's one-second write bound is nearer than the horizon: on the
 // socket at once, on time.
 func TestOneSecondBoundGoesToTheSocket(t *testing.T) {
-	_, c, _ := lazyPair(t)
+	_, c, _ := lazyPair(t, lazyListenerOn)
 	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
 	if c.write.due.Load() != 0 {
 		t.Fatal("the one-second write bound was left to the sweeper")
