@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/icon-edge/icon-edge/internal/promtest"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -32,6 +33,10 @@ func (s *scripted) hooks() hooks {
 func TestWindowMeasuresCoresUsed(t *testing.T) {
 	s := &scripted{at: time.Unix(1000, 0), ceiling: 4}
 	c := newController(DefaultPolicy, 4, s.hooks(), quiet)
+	reg := prometheus.NewRegistry()
+	if err := c.register(reg); err != nil {
+		t.Fatal(err)
+	}
 	c.begin()
 	w := DefaultPolicy.Window
 	last := c.read()
@@ -45,7 +50,7 @@ func TestWindowMeasuresCoresUsed(t *testing.T) {
 	if c.Procs() != 1 {
 		t.Fatalf("0.7 cores for a window grew the count to %d", c.Procs())
 	}
-	if got := promValue(t, c.busyGauge); math.Abs(got-0.7) > 1e-9 {
+	if got := promtest.Value(t, reg, "icon_edge_procs_busy_cores", nil); math.Abs(got-0.7) > 1e-9 {
 		t.Fatalf("icon_edge_procs_busy_cores = %v, want 0.7", got)
 	}
 	step(2, 1.0, 0.3) // a GC filled the idle 0.3: the edge itself used 0.7
@@ -160,15 +165,4 @@ func TestStartOnTheRuntime(t *testing.T) {
 	if runtime.GOMAXPROCS(0) != 1 || c.Procs() != 1 {
 		t.Fatalf("adaptive starts at GOMAXPROCS %d (controller says %d), want 1", runtime.GOMAXPROCS(0), c.Procs())
 	}
-}
-
-func promValue(t *testing.T, g prometheus.Gauge) float64 {
-	t.Helper()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(g)
-	mfs, err := reg.Gather()
-	if err != nil || len(mfs) != 1 {
-		t.Fatalf("gather: %v (%d families)", err, len(mfs))
-	}
-	return mfs[0].GetMetric()[0].GetGauge().GetValue()
 }
