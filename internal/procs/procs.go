@@ -5,7 +5,7 @@
 // park twice per request. With more processors than the load keeps busy, each
 // wake-up of a parked goroutine also wakes an idle processor's thread to run
 // it, and that thread goes back to sleep a few microseconds later: on a shared
-// two-core machine that was a quarter of the edge's CPU per request
+// two-core machine that was a fifth of the edge's CPU per request
 // (docs/performance.md). One processor per ¾ core of work avoids it, and the
 // count follows the load: it grows within a window or two once the
 // processors are more than ¾ busy, and shrinks after the load has stayed low

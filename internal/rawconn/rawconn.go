@@ -11,7 +11,7 @@
 // for a millisecond. A raw call cannot block on a non-blocking socket and
 // skips all of that: in the edge's profile, 0.1 monitor wake-ups per request
 // became 0.01, context switches 0.33 → 0.20 per request, and the edge's CPU
-// per request fell 5–8 % (docs/performance.md). A raw call keeps its
+// per request fell to 0.90× (docs/performance.md). A raw call keeps its
 // processor for the call's duration, which for a non-blocking socket is
 // microseconds.
 package rawconn
