@@ -47,6 +47,7 @@ Flags (override the configuration file):
 	for _, e := range envVars {
 		fmt.Fprintf(w, "  %-30s %s\n", e[0], e[1])
 	}
+	fmt.Fprintf(w, "  %-30s %s\n", "GOMAXPROCS", "a positive number fixes the processor count (procs), as Go reads it")
 	fmt.Fprint(w, `
 Signals: SIGHUP reloads the configuration file (a bad file is logged and the
 running configuration kept); SIGTERM or SIGINT drain and exit.

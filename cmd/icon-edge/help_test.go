@@ -23,7 +23,7 @@ func TestHelpExitsZeroAndNamesFlagsEnvAndReference(t *testing.T) {
 		out := buf.String()
 		for _, want := range []string{"-config", "-upstream", "-listen", "-region", "-channel", "-max-lag",
 			"-probe-interval", "-debug-api", "-cache", "-capture", "-log-format", "-log-level", "-pprof",
-			"-version", "-peer", "-public-url", "SIGHUP", "docs/configuration.md", "icon-edge cloudflare"} {
+			"-version", "-peer", "-public-url", "-procs", "GOMAXPROCS", "SIGHUP", "docs/configuration.md", "icon-edge cloudflare"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("%s: help lacks %q", arg, want)
 			}
@@ -43,6 +43,7 @@ func TestHelpExitsZeroAndNamesFlagsEnvAndReference(t *testing.T) {
 // each listed variable changes the configuration, and every ICON_EDGE_
 // variable edge/config.go mentions is listed.
 func TestHelpListsEveryVariableTheEdgeReads(t *testing.T) {
+
 	listed := map[string]bool{}
 	for _, e := range envVars {
 		listed[e[0]] = true
